@@ -1,0 +1,201 @@
+//! The operator listener (loopback by default, optionally token-protected): health,
+//! readiness, metrics, plugin list and reload, API key management for the CLI, and the
+//! sandbox engine's control API.
+
+mod sandbox;
+
+use crate::app::App;
+use crate::auth::Capability;
+use crate::http::envelope::{bytes_response, empty_response, error_response, json_response};
+use crate::http::{Response, request_id};
+use crate::routing::{Method, RouteTable, RouteTableBuilder};
+use bytes::Bytes;
+use gateway_sdk::{ApiError, ErrorCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde::Deserialize;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy)]
+enum AdminRoute {
+    Health,
+    Ready,
+    Metrics,
+    ListPlugins,
+    ReloadPlugins,
+    ListKeys,
+    CreateKey,
+    RevokeKey,
+    Sandbox(sandbox::Control),
+}
+
+fn routes() -> &'static RouteTable<AdminRoute> {
+    static TABLE: OnceLock<RouteTable<AdminRoute>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut b = RouteTableBuilder::default();
+        let mut add = |m, p, r| b.add(m, p, r, "admin").expect("admin routes are valid");
+        add(Method::Get, "/healthz", AdminRoute::Health);
+        add(Method::Get, "/readyz", AdminRoute::Ready);
+        add(Method::Get, "/metrics", AdminRoute::Metrics);
+        add(Method::Get, "/admin/plugins", AdminRoute::ListPlugins);
+        add(Method::Post, "/admin/plugins:reload", AdminRoute::ReloadPlugins);
+        add(Method::Get, "/admin/api-keys", AdminRoute::ListKeys);
+        add(Method::Post, "/admin/api-keys", AdminRoute::CreateKey);
+        add(Method::Delete, "/admin/api-keys/{id}", AdminRoute::RevokeKey);
+        for (m, p, c) in sandbox::Control::routes() {
+            add(m, p, AdminRoute::Sandbox(c));
+        }
+        b.build().expect("admin routes do not conflict")
+    })
+}
+
+pub async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> Response {
+    let request_id = request_id::from_headers(req.headers());
+    let mut resp = match dispatch(&app, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(request_id::HEADER, v);
+    }
+    resp
+}
+
+fn authorized(app: &App, headers: &http::HeaderMap) -> bool {
+    let Some(expected) = &app.config.admin.token else {
+        return true;
+    };
+    let given = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant-time comparison of equal-length byte strings.
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn dispatch(app: &Arc<App>, req: http::Request<Incoming>) -> Result<Response, ApiError> {
+    let path = req.uri().path().to_owned();
+    let matched = routes().find(req.method().as_str(), &path)?;
+    let route = *matched.target;
+    let params = matched.params;
+    // Probes stay open so orchestrators need no secret; everything else needs the token.
+    if !matches!(route, AdminRoute::Health | AdminRoute::Ready)
+        && !authorized(app, req.headers())
+    {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "admin token required"));
+    }
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let body = read_body(req, app.config.limits.max_body_bytes).await?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    match route {
+        AdminRoute::Health => Ok(json_response(200, &serde_json::json!({"status": "ok"}))),
+        AdminRoute::Ready => {
+            let ready = app.is_ready();
+            let plugins = app.plugins.catalog().plugins.len();
+            let body = serde_json::json!({
+                "status": if ready { "ready" } else { "not_ready" },
+                "plugins": plugins,
+                "database": app.db.is_healthy(),
+            });
+            if ready {
+                Ok(json_response(200, &body))
+            } else {
+                Err(ApiError::new(ErrorCode::Unavailable, "gateway is not ready")
+                    .with_detail("plugins", plugins)
+                    .with_detail("database", app.db.is_healthy()))
+            }
+        }
+        AdminRoute::Metrics => Ok(bytes_response(
+            200,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            app.metrics.render(app.sessions.registry()),
+        )),
+        AdminRoute::ListPlugins => Ok(json_response(
+            200,
+            &serde_json::json!({"data": app.plugins.status(), "generation": app.plugins.catalog().generation}),
+        )),
+        AdminRoute::ReloadPlugins => Ok(json_response(200, &app.reload_plugins().await)),
+        AdminRoute::ListKeys => {
+            let org = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("organization="))
+                .map(|o| percent_encoding::percent_decode_str(o).decode_utf8_lossy().into_owned());
+            Ok(json_response(
+                200,
+                &serde_json::json!({"data": app.auth.api_keys().list(org.as_deref())}),
+            ))
+        }
+        AdminRoute::CreateKey => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Create {
+                organization: String,
+                name: String,
+                permissions: Vec<String>,
+            }
+            let c: Create = parse(&body)?;
+            let perms = c
+                .permissions
+                .iter()
+                .map(|p| {
+                    Capability::parse(p).ok_or_else(|| {
+                        ApiError::invalid_field("permissions", format!("unknown permission '{p}'"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let created = app
+                .auth
+                .api_keys()
+                .create(&c.organization, &c.name, &perms, "admin")
+                .map_err(storage_error)?;
+            Ok(json_response(
+                201,
+                &serde_json::json!({"key": created.key, "secret": created.secret}),
+            ))
+        }
+        AdminRoute::RevokeKey => match app.auth.api_keys().revoke(&param("id"), None) {
+            Ok(true) => Ok(empty_response(204)),
+            Ok(false) => Err(ApiError::not_found("API key not found")),
+            Err(e) => Err(storage_error(e)),
+        },
+        AdminRoute::Sandbox(control) => sandbox::handle(app, control, &param("session"), &body),
+    }
+}
+
+fn storage_error(e: crate::storage::StorageError) -> ApiError {
+    match e {
+        crate::storage::StorageError::Invalid(m) => ApiError::validation(m),
+        other => {
+            tracing::error!(error = %other, "admin storage call failed");
+            ApiError::internal("internal error")
+        }
+    }
+}
+
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.is_empty() { b"{}" } else { body };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::validation(format!("request body is not valid: {e}")))
+}
+
+async fn read_body(req: http::Request<Incoming>, max: u64) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(req.into_body(), max as usize);
+    match tokio::time::timeout(Duration::from_secs(30), limited.collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(_)) => Err(ApiError::new(ErrorCode::PayloadTooLarge, "body too large")),
+        Err(_) => Err(ApiError::new(ErrorCode::RequestTimeout, "body did not arrive in time")),
+    }
+}

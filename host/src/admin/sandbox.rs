@@ -1,0 +1,102 @@
+//! The sandbox engine's control API: what a simulated phone or network would do.
+//! `POST /sandbox/sessions/{session}/…` on the admin listener.
+
+use super::parse;
+use crate::app::App;
+use crate::engines::sandbox::ControlError;
+use crate::http::Response;
+use crate::http::envelope::json_response;
+use crate::routing::Method;
+use gateway_sdk::ApiError;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Control {
+    /// Scan the current QR code: `{phone?, pushName?}`.
+    Scan,
+    /// Enter the pair code on the phone: `{code}`.
+    EnterPairCode,
+    /// Drop the connection (live calls then answer 501).
+    Disconnect,
+    /// Restore a dropped connection.
+    Reconnect,
+    /// Unlink the device from the phone (pairing lost).
+    Unlink,
+    /// Inject an inbound event: `{event, payload}`.
+    Inject,
+}
+
+impl Control {
+    pub(super) fn routes() -> [(Method, &'static str, Control); 6] {
+        [
+            (Method::Post, "/sandbox/sessions/{session}/scan", Control::Scan),
+            (Method::Post, "/sandbox/sessions/{session}/pair-code", Control::EnterPairCode),
+            (Method::Post, "/sandbox/sessions/{session}/disconnect", Control::Disconnect),
+            (Method::Post, "/sandbox/sessions/{session}/reconnect", Control::Reconnect),
+            (Method::Post, "/sandbox/sessions/{session}/unlink", Control::Unlink),
+            (Method::Post, "/sandbox/sessions/{session}/events", Control::Inject),
+        ]
+    }
+}
+
+pub(super) fn handle(app: &App, control: Control, session: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let sandbox = app
+        .sandbox
+        .as_ref()
+        .ok_or_else(|| ApiError::not_implemented("the sandbox engine is not running (engine.kind)"))?;
+    if app.sessions.registry().get(session).is_none() {
+        return Err(ApiError::not_found("session not found"));
+    }
+    let ok = |v: serde_json::Value| Ok(json_response(200, &v));
+    let result = match control {
+        Control::Scan => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields, rename_all = "camelCase")]
+            struct Scan {
+                phone: Option<String>,
+                push_name: Option<String>,
+            }
+            let s: Scan = parse(body)?;
+            sandbox
+                .scan(session, s.phone.as_deref(), s.push_name.as_deref())
+                .map(|a| serde_json::json!({"account": a}))
+        }
+        Control::EnterPairCode => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Code {
+                code: String,
+            }
+            let c: Code = parse(body)?;
+            sandbox
+                .enter_pair_code(session, &c.code)
+                .map(|a| serde_json::json!({"account": a}))
+        }
+        Control::Disconnect => sandbox
+            .drop_connection(session)
+            .map(|_| serde_json::json!({"connected": false})),
+        Control::Reconnect => sandbox
+            .restore_connection(session)
+            .map(|_| serde_json::json!({"connected": true})),
+        Control::Unlink => sandbox
+            .unlink_from_phone(session)
+            .map(|_| serde_json::json!({"paired": false})),
+        Control::Inject => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Inject {
+                event: String,
+                payload: serde_json::Value,
+            }
+            let i: Inject = parse(body)?;
+            sandbox
+                .inject(session, &i.event, i.payload)
+                .map(|_| serde_json::json!({"injected": i.event}))
+        }
+    };
+    match result {
+        Ok(v) => ok(v),
+        Err(ControlError::Conflict(m)) => Err(ApiError::conflict(m)),
+        Err(ControlError::Invalid(m)) => Err(ApiError::validation(m)),
+    }
+}

@@ -1,0 +1,233 @@
+//! Wiring: builds every part of the gateway from the configuration, runs the listeners,
+//! and shuts down gracefully on SIGTERM/SIGINT.
+
+use crate::auth::{ApiKeyStore, Authenticator};
+use crate::config::{Config, EngineKind};
+use crate::engines::sandbox::{IndexedWorld, Sandbox, SandboxEngine};
+use crate::engines::{Engine, EngineSink};
+use crate::events::EventBus;
+use crate::hostapi::HostServices;
+use crate::http::{Listener, ServerLimits};
+use crate::metrics::Metrics;
+use crate::plugins::{PluginHost, PluginRuntime};
+use crate::sessions::{SessionManager, SessionRegistry};
+use crate::storage::Database;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Everything a request handler may need.
+pub struct App {
+    pub config: Config,
+    pub db: Database,
+    pub auth: Arc<Authenticator>,
+    pub sessions: Arc<SessionManager>,
+    pub plugins: Arc<PluginHost>,
+    pub metrics: Arc<Metrics>,
+    /// The sandbox's control surface, when the sandbox engine runs.
+    pub sandbox: Option<Arc<SandboxEngine>>,
+    ready: AtomicBool,
+    shutdown: watch::Sender<bool>,
+}
+
+impl App {
+    /// Builds the gateway: opens the database, the engine, the session manager and the
+    /// plugin runtime, and loads the plugins.
+    pub async fn build(config: Config) -> anyhow::Result<Arc<App>> {
+        let db = Database::open(&config.database_path())?;
+        let keys = Arc::new(ApiKeyStore::load(db.clone())?);
+        let registry = SessionRegistry::load(db.clone())?;
+        let (bus, plugin_events) = EventBus::new();
+        let (sink, engine_events) = EngineSink::channel();
+        let metrics = Arc::new(Metrics::new());
+
+        let (engine, sandbox): (Arc<dyn Engine>, Option<Arc<SandboxEngine>>) =
+            match config.engine.kind {
+                EngineKind::Sandbox => {
+                    let world = match &config.engine.sandbox.world {
+                        Some(path) => IndexedWorld::load(path)?,
+                        None => IndexedWorld::default(),
+                    };
+                    let engine =
+                        SandboxEngine::new(world, sink, db.clone(), config.engine.sandbox.clone());
+                    (Arc::new(Sandbox(engine.clone())), Some(engine))
+                }
+                EngineKind::WhatsappRust => (
+                    crate::engines::whatsapp_web::WhatsappWeb::new(
+                        sink,
+                        db.clone(),
+                        config.engine.whatsapp_rust.clone(),
+                    ),
+                    None,
+                ),
+            };
+        tracing::info!(engine = engine.name(), "engine ready");
+
+        let sessions = SessionManager::new(registry, engine, bus, config.gateway_id());
+        tokio::spawn(sessions.clone().run_events_counted(engine_events, metrics.clone()));
+
+        let services = Arc::new(HostServices {
+            sessions: sessions.clone(),
+            max_value_bytes: config.limits.max_value_bytes,
+        });
+        let runtime =
+            PluginRuntime::new(&config.limits, config.plugin_cache_dir(), services, db.clone())?;
+        let grants_config = config.clone();
+        let plugins = PluginHost::new(
+            runtime,
+            config.plugins.dir.clone(),
+            Arc::new(move |name: &str| grants_config.grants_for(name)),
+        );
+        let jwt = crate::auth::jwt::JwtVerifier::from_config(&config.auth)?.map(Arc::new);
+        let auth = Arc::new(Authenticator::new(keys, jwt));
+        let (shutdown, _) = watch::channel(false);
+        let app = Arc::new(App {
+            config,
+            db,
+            auth,
+            sessions,
+            plugins,
+            metrics,
+            sandbox,
+            ready: AtomicBool::new(false),
+            shutdown,
+        });
+        crate::events::delivery::spawn(app.plugins.clone(), app.metrics.clone(), plugin_events);
+        Ok(app)
+    }
+
+    /// Whether plugins are loaded and the database answers.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && self.db.is_healthy()
+    }
+
+    /// Asks the listeners to stop (as SIGTERM does).
+    pub fn request_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Reloads plugins and counts the outcome.
+    pub async fn reload_plugins(&self) -> crate::plugins::ReloadReport {
+        let report = self.plugins.reload().await;
+        let result = if report.refused.is_empty() { "ok" } else { "refused" };
+        self.metrics
+            .reloads
+            .get_or_create(&crate::metrics::ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+        report
+    }
+
+    /// Loads plugins, binds both listeners, resumes sessions and serves until shutdown.
+    pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
+        let report = self.reload_plugins().await;
+        tracing::info!(
+            loaded = report.loaded.len(),
+            refused = report.refused.len(),
+            dir = %self.plugins.dir().display(),
+            "plugins loaded"
+        );
+        let api = Listener::bind("api", self.config.server.listen).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {}: {e}", self.config.server.listen)
+        })?;
+        let admin = Listener::bind("admin", self.config.admin.listen).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {}: {e}", self.config.admin.listen)
+        })?;
+        let api_addr = api.local_addr()?;
+        let admin_addr = admin.local_addr()?;
+        // Machine-readable lines on stdout (logs go to stderr): tests and scripts use them
+        // to find the ports when listening on port 0.
+        println!("listening api http://{api_addr}");
+        println!("listening admin http://{admin_addr}");
+        tracing::info!(%api_addr, %admin_addr, "gateway listening");
+
+        let limits = ServerLimits {
+            read_buffer_bytes: (self.config.limits.max_header_bytes * 4).max(64 * 1024),
+            header_read_timeout: Duration::from_millis(self.config.limits.header_read_timeout_ms),
+            shutdown_grace: Duration::from_millis(self.config.server.shutdown_grace_ms),
+        };
+        let app = self.clone();
+        let api_service = Arc::new(move |req, _peer| crate::http::api::handle(app.clone(), req));
+        let app = self.clone();
+        let admin_service = Arc::new(move |req, _peer| crate::admin::handle(app.clone(), req));
+        let api_task = tokio::spawn(crate::http::serve(
+            api,
+            limits,
+            api_service,
+            self.shutdown.subscribe(),
+        ));
+        let admin_task = tokio::spawn(crate::http::serve(
+            admin,
+            limits,
+            admin_service,
+            self.shutdown.subscribe(),
+        ));
+
+        self.ready.store(true, Ordering::Release);
+        self.sessions.resume_all().await;
+        self.clone().spawn_background();
+
+        wait_for_signal(&self).await;
+        tracing::info!("shutting down");
+        self.ready.store(false, Ordering::Release);
+        self.request_shutdown();
+        let _ = api_task.await;
+        let _ = admin_task.await;
+        self.sessions.engine().shutdown().await;
+        if let Err(e) = self.auth.api_keys().flush_last_used() {
+            tracing::warn!(error = %e, "cannot record API key use");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    fn spawn_background(self: Arc<Self>) {
+        let app = self.clone();
+        let every = Duration::from_millis(self.config.auth.last_used_flush_ms.max(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let keys = app.auth.api_keys().clone();
+                match tokio::task::spawn_blocking(move || keys.flush_last_used()).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot record API key use"),
+                    Err(e) => tracing::warn!(error = %e, "API key flush task failed"),
+                    Ok(Ok(_)) => {}
+                }
+            }
+        });
+        crate::reload::spawn_triggers(self);
+    }
+}
+
+/// Waits for SIGTERM, SIGINT or an admin-requested shutdown.
+async fn wait_for_signal(app: &App) {
+    let mut rx = app.shutdown.subscribe();
+    let admin = async move {
+        while rx.changed().await.is_ok() {
+            if *rx.borrow() {
+                return;
+            }
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = int.recv() => tracing::info!("SIGINT"),
+            _ = admin => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = admin => {}
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! API keys: opaque `wa_…` secrets for scripts and services. Only a SHA-256 hash is stored
+//! (the secret has 256 bits of entropy, so a fast hash is enough); the secret is shown once.
+
+use super::{AuthError, Caller, Capability, CapabilitySet, Principal};
+use crate::clock::now_ms;
+use crate::storage::{API_KEYS, Database, StorageError};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub(super) const KEY_PREFIX: &str = "wa_";
+
+/// A stored key, without its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub permissions: Vec<Capability>,
+    /// Hex SHA-256 of the secret.
+    pub secret_hash: String,
+    /// The first characters of the secret, to tell keys apart in lists.
+    pub prefix: String,
+    pub created_at: u64,
+    pub created_by: String,
+    pub last_used_at: Option<u64>,
+    pub revoked_at: Option<u64>,
+}
+
+/// A key just created: the record and the secret, which is never available again.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+struct Entry {
+    key: RwLock<ApiKey>,
+    /// Updated on every use, written to disk by [`ApiKeyStore::flush_last_used`].
+    last_used: AtomicU64,
+    flushed: AtomicU64,
+}
+
+/// Every key, in memory for verification and on disk for durability.
+pub struct ApiKeyStore {
+    db: Database,
+    by_hash: RwLock<HashMap<[u8; 32], Arc<Entry>>>,
+    by_id: RwLock<HashMap<String, Arc<Entry>>>,
+}
+
+fn hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+
+impl ApiKeyStore {
+    pub fn load(db: Database) -> Result<ApiKeyStore, StorageError> {
+        let keys: Vec<ApiKey> = db.load_all(API_KEYS)?;
+        let store = ApiKeyStore {
+            db,
+            by_hash: RwLock::new(HashMap::new()),
+            by_id: RwLock::new(HashMap::new()),
+        };
+        for k in keys {
+            store.index(k);
+        }
+        Ok(store)
+    }
+
+    fn index(&self, key: ApiKey) -> Arc<Entry> {
+        let used = key.last_used_at.unwrap_or(0);
+        let hash_bytes = hex::decode(&key.secret_hash)
+            .ok()
+            .and_then(|v| <[u8; 32]>::try_from(v).ok());
+        let revoked = key.revoked_at.is_some();
+        let id = key.id.clone();
+        let entry = Arc::new(Entry {
+            key: RwLock::new(key),
+            last_used: AtomicU64::new(used),
+            flushed: AtomicU64::new(used),
+        });
+        if let (Some(h), false) = (hash_bytes, revoked) {
+            self.by_hash.write().expect("lock").insert(h, entry.clone());
+        }
+        self.by_id.write().expect("lock").insert(id, entry.clone());
+        entry
+    }
+
+    /// Mints a key for an organization.
+    pub fn create(
+        &self,
+        organization: &str,
+        name: &str,
+        permissions: &[Capability],
+        created_by: &str,
+    ) -> Result<NewApiKey, StorageError> {
+        validate_org(organization)?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(StorageError::Invalid(
+                "name must be 1 to 100 characters".into(),
+            ));
+        }
+        if permissions.is_empty() {
+            return Err(StorageError::Invalid(
+                "permissions must name at least one of read, send, manage".into(),
+            ));
+        }
+        if permissions.contains(&Capability::PlatformAdmin) {
+            return Err(StorageError::Invalid(
+                "API keys cannot hold platform permissions".into(),
+            ));
+        }
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let secret = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw));
+        let mut perms = permissions.to_vec();
+        perms.sort();
+        perms.dedup();
+        let key = ApiKey {
+            id: format!("key_{}", ulid::Ulid::generate()),
+            organization_id: organization.to_owned(),
+            name: name.to_owned(),
+            permissions: perms,
+            secret_hash: hex::encode(hash(&secret)),
+            prefix: secret.chars().take(10).collect(),
+            created_at: now_ms(),
+            created_by: created_by.to_owned(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.db.put_json(API_KEYS, &key.id, &key)?;
+        self.index(key.clone());
+        Ok(NewApiKey { key, secret })
+    }
+
+    /// The caller a secret stands for.
+    pub fn verify(&self, secret: &str) -> Result<Caller, AuthError> {
+        let entry = self
+            .by_hash
+            .read()
+            .expect("lock")
+            .get(&hash(secret))
+            .cloned()
+            .ok_or_else(|| AuthError::Invalid("unknown or revoked API key".into()))?;
+        entry.last_used.fetch_max(now_ms(), Ordering::Relaxed);
+        let key = entry.key.read().expect("lock");
+        Ok(Caller {
+            organization: key.organization_id.clone(),
+            principal: Principal::ApiKey(key.id.clone()),
+            capabilities: key.permissions.iter().copied().collect::<CapabilitySet>(),
+        })
+    }
+
+    /// Live keys, optionally of one organization, oldest first.
+    pub fn list(&self, organization: Option<&str>) -> Vec<ApiKey> {
+        let mut keys: Vec<ApiKey> = self
+            .by_id
+            .read()
+            .expect("lock")
+            .values()
+            .map(|e| {
+                let mut k = e.key.read().expect("lock").clone();
+                let used = e.last_used.load(Ordering::Relaxed);
+                k.last_used_at = (used > 0).then_some(used);
+                k
+            })
+            .filter(|k| k.revoked_at.is_none())
+            .filter(|k| organization.is_none_or(|o| k.organization_id == o))
+            .collect();
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
+        keys
+    }
+
+    /// Revokes a key. `organization` restricts which keys may be named (tenancy): a key of
+    /// another organization reads as absent. Returns false when no live key matched.
+    pub fn revoke(&self, id: &str, organization: Option<&str>) -> Result<bool, StorageError> {
+        let Some(entry) = self.by_id.read().expect("lock").get(id).cloned() else {
+            return Ok(false);
+        };
+        let mut updated = entry.key.read().expect("lock").clone();
+        if updated.revoked_at.is_some()
+            || organization.is_some_and(|o| updated.organization_id != o)
+        {
+            return Ok(false);
+        }
+        updated.revoked_at = Some(now_ms());
+        let used = entry.last_used.load(Ordering::Relaxed);
+        updated.last_used_at = (used > 0).then_some(used);
+        self.db.put_json(API_KEYS, id, &updated)?;
+        if let Some(h) = hex::decode(&updated.secret_hash)
+            .ok()
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        {
+            self.by_hash.write().expect("lock").remove(&h);
+        }
+        *entry.key.write().expect("lock") = updated;
+        Ok(true)
+    }
+
+    /// Writes last-used times that changed since the previous flush, in one transaction.
+    pub fn flush_last_used(&self) -> Result<usize, StorageError> {
+        let dirty: Vec<(String, ApiKey)> = self
+            .by_id
+            .read()
+            .expect("lock")
+            .values()
+            .filter_map(|e| {
+                let used = e.last_used.load(Ordering::Relaxed);
+                if used == e.flushed.load(Ordering::Relaxed) {
+                    return None;
+                }
+                e.flushed.store(used, Ordering::Relaxed);
+                let mut k = e.key.read().expect("lock").clone();
+                k.last_used_at = Some(used);
+                *e.key.write().expect("lock") = k.clone();
+                Some((k.id.clone(), k))
+            })
+            .collect();
+        if !dirty.is_empty() {
+            self.db.put_json_many(API_KEYS, &dirty)?;
+        }
+        Ok(dirty.len())
+    }
+}
+
+/// Organization ids are opaque to us but must be printable and bounded.
+pub(crate) fn validate_org(org: &str) -> Result<(), StorageError> {
+    let ok = !org.is_empty()
+        && org.len() <= 128
+        && org
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::Invalid(
+            "organization id must be 1 to 128 of [A-Za-z0-9_.:-]".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_verify_revoke_and_survive_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.redb");
+        let db = Database::open(&path).unwrap();
+        let store = ApiKeyStore::load(db.clone()).unwrap();
+        let k = store
+            .create("org_a", "ci", &[Capability::Read, Capability::Read], "cli")
+            .unwrap();
+        assert!(k.secret.starts_with("wa_"));
+        assert_eq!(k.key.permissions, vec![Capability::Read]);
+        let caller = store.verify(&k.secret).unwrap();
+        assert_eq!(caller.organization, "org_a");
+        assert!(caller.capabilities.contains(Capability::Read));
+        assert!(!caller.capabilities.contains(Capability::Send));
+        assert!(store.verify("wa_nope").is_err());
+        assert_eq!(store.flush_last_used().unwrap(), 1);
+        assert_eq!(store.flush_last_used().unwrap(), 0);
+
+        // Another org cannot revoke it.
+        assert!(!store.revoke(&k.key.id, Some("org_b")).unwrap());
+        assert!(store.verify(&k.secret).is_ok());
+
+        drop(store);
+        let reloaded = ApiKeyStore::load(db).unwrap();
+        assert!(reloaded.verify(&k.secret).is_ok());
+        assert!(reloaded.list(Some("org_a"))[0].last_used_at.is_some());
+        assert!(reloaded.revoke(&k.key.id, Some("org_a")).unwrap());
+        assert!(reloaded.verify(&k.secret).is_err());
+        assert!(reloaded.list(None).is_empty());
+        assert!(!reloaded.revoke(&k.key.id, None).unwrap());
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ApiKeyStore::load(Database::open(&dir.path().join("k.redb")).unwrap()).unwrap();
+        assert!(store.create("", "x", &[Capability::Read], "t").is_err());
+        assert!(store.create("org a", "x", &[Capability::Read], "t").is_err());
+        assert!(store.create("org", " ", &[Capability::Read], "t").is_err());
+        assert!(store.create("org", "x", &[], "t").is_err());
+        assert!(store.create("org", "x", &[Capability::PlatformAdmin], "t").is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! The authenticated caller and the capabilities a route can demand.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A permission (API.md §1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    Read,
+    Send,
+    Manage,
+    /// `super_admin` persons only; never held by API keys or org roles.
+    PlatformAdmin,
+}
+
+impl Capability {
+    /// Parses a permission an org role or API key can hold.
+    pub fn parse(s: &str) -> Option<Capability> {
+        match s {
+            "read" => Some(Capability::Read),
+            "send" => Some(Capability::Send),
+            "manage" => Some(Capability::Manage),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Read => "read",
+            Capability::Send => "send",
+            Capability::Manage => "manage",
+            Capability::PlatformAdmin => "platform_admin",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A small set of capabilities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapabilitySet(u8);
+
+impl CapabilitySet {
+    fn bit(c: Capability) -> u8 {
+        1 << (c as u8)
+    }
+
+    pub fn with(mut self, c: Capability) -> Self {
+        self.0 |= Self::bit(c);
+        self
+    }
+
+    pub fn contains(self, c: Capability) -> bool {
+        self.0 & Self::bit(c) != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        [
+            Capability::Read,
+            Capability::Send,
+            Capability::Manage,
+            Capability::PlatformAdmin,
+        ]
+        .into_iter()
+        .filter(move |c| self.contains(*c))
+    }
+}
+
+impl FromIterator<Capability> for CapabilitySet {
+    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
+        iter.into_iter().fold(CapabilitySet::default(), Self::with)
+    }
+}
+
+/// Who authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A person, by the JWT `sub`.
+    User(String),
+    /// An API key, by its id.
+    ApiKey(String),
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::User(sub) => write!(f, "user:{sub}"),
+            Principal::ApiKey(id) => write!(f, "apikey:{id}"),
+        }
+    }
+}
+
+/// An authenticated caller: their organization, identity and capabilities.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub organization: String,
+    pub principal: Principal,
+    pub capabilities: CapabilitySet,
+}
+
+impl Caller {
+    /// The `createdByUserId` form: the JWT `sub`, or `apikey:<id>`.
+    pub fn created_by(&self) -> String {
+        match &self.principal {
+            Principal::User(sub) => sub.clone(),
+            Principal::ApiKey(_) => self.principal.to_string(),
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! The gateway's configuration: defaults, then a TOML file, then `GATEWAY_*` environment
+//! variables, then command-line flags — each layer overriding the one before.
+//!
+//! Every key is documented in README.md ("Configuration reference"); keep the two in step.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+    pub storage: StorageConfig,
+    pub plugins: PluginsConfig,
+    pub limits: LimitsConfig,
+    pub auth: AuthConfig,
+    pub engine: EngineConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where the public REST API listens.
+    pub listen: SocketAddr,
+    /// Names this node in `gatewayId`; defaults to the host name.
+    pub gateway_id: Option<String>,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The operator listener (health, metrics, plugin and key management, sandbox control).
+    /// Loopback by default; set to `""`-like `0.0.0.0:0` only with a token.
+    pub listen: SocketAddr,
+    /// Bearer token required on the admin listener. Mandatory when it is not on loopback.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Holds `gateway.redb` and the compiled-plugin cache.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Every `*.wasm` component here is loaded.
+    pub dir: PathBuf,
+    /// Precompiled components, keyed by content hash and wasmtime version. Defaults to
+    /// `<data_dir>/plugin-cache`.
+    pub cache_dir: Option<PathBuf>,
+    /// Reload when files in `dir` change.
+    pub watch: bool,
+    /// Quiet period after a file change before reloading, so a copy in progress is not read.
+    pub watch_debounce_ms: u64,
+    /// Host interfaces each plugin may import, by plugin name; `"*"` is the default for
+    /// plugins not listed. Names: `storage`, `whatsapp-read`, `whatsapp-send`,
+    /// `session-control`, `log`.
+    pub grants: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest accepted request body; larger ones get 413.
+    pub max_body_bytes: u64,
+    /// Largest accepted request head (request line and headers).
+    pub max_header_bytes: usize,
+    /// Time allowed for a request head to arrive.
+    pub header_read_timeout_ms: u64,
+    /// Time allowed for a request body to arrive.
+    pub body_read_timeout_ms: u64,
+    /// Wall-clock budget of one plugin call (request or event).
+    pub plugin_timeout_ms: u64,
+    /// Linear memory one plugin instance may grow to.
+    pub plugin_memory_bytes: u64,
+    /// Plugin instances alive at once across all plugins (the pooling allocator's size).
+    pub max_instances: u32,
+    /// Idle instances kept per plugin and organization for reuse.
+    pub idle_instances_per_org: usize,
+    /// Idle instances kept per plugin across organizations.
+    pub idle_instances_per_plugin: usize,
+    /// Largest value a plugin may store under one key.
+    pub max_value_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// JWKS of the dashboard that mints person logins: `https://…`, `http://…` or a file path.
+    /// Without it only API keys authenticate.
+    pub jwks_url: Option<String>,
+    /// Required `iss` claim, when set.
+    pub issuer: Option<String>,
+    /// Required `aud` claim (any of), when set.
+    pub audience: Vec<String>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// How long fetched keys are trusted before a background refresh.
+    pub jwks_ttl_secs: u64,
+    /// An unknown `kid` triggers at most one JWKS refresh per this interval.
+    pub jwks_min_refresh_secs: u64,
+    /// Timeout of one JWKS fetch.
+    pub jwks_fetch_timeout_ms: u64,
+    /// Claim carrying the organization id.
+    pub org_claim: String,
+    /// Claim carrying the organization role.
+    pub role_claim: String,
+    /// Claim carrying the platform role (`super_admin`).
+    pub platform_role_claim: String,
+    /// Org role → capabilities.
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// How often API keys' last-used times are written to disk.
+    pub last_used_flush_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    /// The simulated WhatsApp (no phone needed).
+    Sandbox,
+    /// The real WhatsApp Web multi-device protocol.
+    WhatsappRust,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    pub kind: EngineKind,
+    pub sandbox: SandboxConfig,
+    pub whatsapp_rust: WhatsappRustConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// The simulated world (contacts, groups, chats). Without it the world is empty.
+    pub world: Option<PathBuf>,
+    /// Complete pairing as soon as a session starts, without a simulated scan.
+    pub auto_pair: bool,
+    /// Lifetime of a QR code or pair code.
+    pub code_ttl_ms: u64,
+    /// Time from `start` to the first QR code (or to `working` for a paired session).
+    pub connect_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhatsappRustConfig {
+    /// First reconnect delay after a failure; doubles up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Failed connection attempts in a row before the session is marked `failed`.
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `gateway=debug,wasmtime=warn`); `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".parse().expect("valid literal"),
+            gateway_id: None,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: "127.0.0.1:8081".parse().expect("valid literal"),
+            token: None,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        let grant = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect();
+        PluginsConfig {
+            dir: PathBuf::from("target/plugins"),
+            cache_dir: None,
+            watch: true,
+            watch_debounce_ms: 300,
+            grants: BTreeMap::from([
+                ("*".to_owned(), grant(&["storage", "log"])),
+                ("sessions".to_owned(), grant(&["session-control", "log"])),
+                (
+                    "contacts".to_owned(),
+                    grant(&["storage", "whatsapp-read", "whatsapp-send", "log"]),
+                ),
+            ]),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: 1 << 20,
+            max_header_bytes: 16 * 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            plugin_timeout_ms: 5_000,
+            plugin_memory_bytes: 64 << 20,
+            max_instances: 1_000,
+            idle_instances_per_org: 4,
+            idle_instances_per_plugin: 64,
+            max_value_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        let caps = |c: &[&str]| c.iter().map(|s| (*s).to_owned()).collect();
+        AuthConfig {
+            jwks_url: None,
+            issuer: None,
+            audience: Vec::new(),
+            leeway_secs: 30,
+            jwks_ttl_secs: 300,
+            jwks_min_refresh_secs: 30,
+            jwks_fetch_timeout_ms: 5_000,
+            org_claim: "org".into(),
+            role_claim: "role".into(),
+            platform_role_claim: "platform_role".into(),
+            roles: BTreeMap::from([
+                ("owner".to_owned(), caps(&["read", "send", "manage"])),
+                ("admin".to_owned(), caps(&["read", "send", "manage"])),
+                ("member".to_owned(), caps(&["read", "send"])),
+            ]),
+            last_used_flush_ms: 30_000,
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            kind: EngineKind::Sandbox,
+            sandbox: SandboxConfig::default(),
+            whatsapp_rust: WhatsappRustConfig::default(),
+        }
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            world: None,
+            auto_pair: false,
+            code_ttl_ms: 60_000,
+            connect_delay_ms: 50,
+        }
+    }
+}
+
+impl Default for WhatsappRustConfig {
+    fn default() -> Self {
+        WhatsappRustConfig {
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 60_000,
+            max_attempts: 5,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            admin: AdminConfig::default(),
+            storage: StorageConfig::default(),
+            plugins: PluginsConfig::default(),
+            limits: LimitsConfig::default(),
+            auth: AuthConfig::default(),
+            engine: EngineConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Command-line values that override the file and environment (only those given).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineKind>,
+}
+
+/// A configuration that could not be read or does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads defaults ← `file` (when given) ← `GATEWAY_*` env ← `overrides`.
+    ///
+    /// Environment keys use `__` between levels: `GATEWAY_LIMITS__MAX_BODY_BYTES=2048`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("GATEWAY_").split("__").ignore(&["config"]));
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        if let Some(v) = overrides.listen {
+            config.server.listen = v;
+        }
+        if let Some(v) = overrides.admin_listen {
+            config.admin.listen = v;
+        }
+        if let Some(v) = &overrides.data_dir {
+            config.storage.data_dir = v.clone();
+        }
+        if let Some(v) = &overrides.plugin_dir {
+            config.plugins.dir = v.clone();
+        }
+        if let Some(v) = overrides.engine {
+            config.engine.kind = v;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if !self.admin.listen.ip().is_loopback() && self.admin.token.is_none() {
+            return invalid(format!(
+                "admin.listen {} is not loopback: set admin.token so the operator API is not open",
+                self.admin.listen
+            ));
+        }
+        if self.limits.max_instances == 0 {
+            return invalid("limits.max_instances must be at least 1".into());
+        }
+        if self.limits.plugin_timeout_ms == 0 {
+            return invalid("limits.plugin_timeout_ms must be at least 1".into());
+        }
+        if self.limits.plugin_memory_bytes < (1 << 20) {
+            return invalid("limits.plugin_memory_bytes must be at least 1 MiB".into());
+        }
+        for (plugin, grants) in &self.plugins.grants {
+            for g in grants {
+                if crate::plugins::HostInterface::from_grant(g).is_none() {
+                    return invalid(format!(
+                        "plugins.grants.{plugin}: unknown interface '{g}' (known: {})",
+                        crate::plugins::HostInterface::GRANT_NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        for (role, caps) in &self.auth.roles {
+            for c in caps {
+                if crate::auth::Capability::parse(c).is_none() {
+                    return invalid(format!(
+                        "auth.roles.{role}: unknown capability '{c}' (read, send, manage)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn gateway_id(&self) -> String {
+        self.server.gateway_id.clone().unwrap_or_else(|| {
+            gethostname::gethostname()
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+
+    pub fn plugin_cache_dir(&self) -> PathBuf {
+        self.plugins
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("plugin-cache"))
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.storage.data_dir.join("gateway.redb")
+    }
+
+    /// The grants for a plugin: its own entry, else the `"*"` default, else nothing.
+    pub fn grants_for(&self, plugin: &str) -> Vec<String> {
+        self.plugins
+            .grants
+            .get(plugin)
+            .or_else(|| self.plugins.grants.get("*"))
+            .cloned()
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,134 @@
+//! The host interfaces a plugin may import (`wa:gateway/*`), each one unit: its bindings
+//! are added to the linker once, grants are checked at load, and every call is scoped by
+//! the per-call [`CallContext`] held in the store.
+
+mod log;
+mod session_control;
+mod stderr;
+mod storage;
+mod whatsapp;
+
+pub use stderr::PluginStderr;
+
+use crate::auth::CapabilitySet;
+use crate::sessions::SessionManager;
+use crate::storage::{Scope, ScopedKv};
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::StoreLimits;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "wa:gateway/plugin",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use wa::gateway::types as wit;
+
+/// What the host gives every plugin instance, shared by all of them.
+pub struct HostServices {
+    pub sessions: Arc<SessionManager>,
+    pub max_value_bytes: usize,
+}
+
+/// Who a call is for; set before each call, cleared after.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub organization: Arc<str>,
+    /// `user:<sub>`, `apikey:<id>`, or `event` for event delivery.
+    pub principal: String,
+    /// The `createdByUserId` of things created in this call.
+    pub created_by: String,
+    pub capabilities: CapabilitySet,
+    pub session: Option<String>,
+    pub request_id: String,
+}
+
+impl CallContext {
+    /// The storage scope: the session's, else the organization's.
+    fn scope(&self) -> Scope {
+        match &self.session {
+            Some(s) => Scope::Session(s.clone()),
+            None => Scope::Organization(self.organization.to_string()),
+        }
+    }
+}
+
+/// The data of one plugin instance's store.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    plugin: Arc<str>,
+    kv: ScopedKv,
+    services: Arc<HostServices>,
+    call: Option<CallContext>,
+    /// When the current call must stop; checked on every epoch tick.
+    pub(crate) deadline: Instant,
+}
+
+impl HostState {
+    pub fn new(
+        plugin: Arc<str>,
+        kv: ScopedKv,
+        services: Arc<HostServices>,
+        limits: StoreLimits,
+    ) -> HostState {
+        // No filesystem, network, environment or arguments: a plugin reaches the world only
+        // through the interfaces it was granted. Its stderr (panic messages) goes to our log.
+        let wasi = WasiCtx::builder()
+            .stderr(PluginStderr::new(plugin.clone()))
+            .stdout(PluginStderr::new(plugin.clone()))
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            plugin,
+            kv,
+            services,
+            call: None,
+            deadline: Instant::now(),
+        }
+    }
+
+    pub fn begin_call(&mut self, ctx: CallContext, deadline: Instant) {
+        self.call = Some(ctx);
+        self.deadline = deadline;
+    }
+
+    pub fn end_call(&mut self) {
+        self.call = None;
+    }
+
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    fn call(&self) -> Option<&CallContext> {
+        self.call.as_ref()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Adds WASI (sandboxed) and every `wa:gateway` interface to a linker. Which of them a
+/// component may actually import is decided per plugin at load, from its grants.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl wa::gateway::types::Host for HostState {}
+impl wa::gateway::whatsapp_types::Host for HostState {}

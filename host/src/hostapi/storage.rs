@@ -1,0 +1,103 @@
+//! `wa:gateway/storage`: the plugin's key-value data, scoped to the call's session (or
+//! organization). Writes run on the blocking pool because a durable commit waits on disk.
+
+use super::HostState;
+use super::wa::gateway::storage::{Bound, Entry, Host, ScanRequest, StorageError, WriteOp};
+use crate::storage::{ScanRange, StorageError as DbError};
+
+fn failed(e: DbError) -> StorageError {
+    match e {
+        DbError::Invalid(m) => StorageError::Invalid(m),
+        other => {
+            tracing::error!(error = %other, "plugin storage failed");
+            StorageError::Failed("storage failed".into())
+        }
+    }
+}
+
+fn no_call() -> StorageError {
+    StorageError::Failed("storage is only available while serving a request or event".into())
+}
+
+fn bound(b: Bound) -> std::ops::Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => std::ops::Bound::Included(k),
+        Bound::Excluded(k) => std::ops::Bound::Excluded(k),
+    }
+}
+
+impl HostState {
+    fn check_value(&self, value: &[u8]) -> Result<(), StorageError> {
+        let max = self.services.max_value_bytes;
+        if value.len() > max {
+            return Err(StorageError::Invalid(format!(
+                "values are limited to {max} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn write_ops(
+        &mut self,
+        ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<Vec<bool>, StorageError> {
+        let scope = self.call().ok_or_else(no_call)?.scope();
+        let kv = self.kv.clone();
+        tokio::task::spawn_blocking(move || kv.write(&scope, &ops))
+            .await
+            .map_err(|e| StorageError::Failed(format!("storage task failed: {e}")))?
+            .map_err(failed)
+    }
+}
+
+impl Host for HostState {
+    async fn get(&mut self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StorageError> {
+        let scope = self.call().ok_or_else(no_call)?.scope();
+        self.kv.get(&scope, &key).map_err(failed)
+    }
+
+    async fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StorageError> {
+        self.check_value(&value)?;
+        self.write_ops(vec![(key, Some(value))]).await.map(|_| ())
+    }
+
+    async fn delete(&mut self, key: Vec<u8>) -> Result<bool, StorageError> {
+        Ok(self.write_ops(vec![(key, None)]).await?[0])
+    }
+
+    async fn scan(&mut self, request: ScanRequest) -> Result<Vec<Entry>, StorageError> {
+        let scope = self.call().ok_or_else(no_call)?.scope();
+        let range = ScanRange {
+            prefix: request.prefix,
+            start: request.start.map(bound),
+            end: request.end.map(bound),
+            limit: request.limit as usize,
+            reverse: request.reverse,
+        };
+        let rows = self.kv.scan(&scope, &range).map_err(failed)?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, value)| Entry { key, value })
+            .collect())
+    }
+
+    async fn write(&mut self, ops: Vec<WriteOp>) -> Result<(), StorageError> {
+        const MAX_OPS: usize = 1000;
+        if ops.len() > MAX_OPS {
+            return Err(StorageError::Invalid(format!(
+                "a write holds at most {MAX_OPS} operations"
+            )));
+        }
+        let mut plain = Vec::with_capacity(ops.len());
+        for op in ops {
+            match op {
+                WriteOp::Put(Entry { key, value }) => {
+                    self.check_value(&value)?;
+                    plain.push((key, Some(value)));
+                }
+                WriteOp::Delete(key) => plain.push((key, None)),
+            }
+        }
+        self.write_ops(plain).await.map(|_| ())
+    }
+}

@@ -1,0 +1,415 @@
+//! The `/api/v1` pipeline: route → authenticate → authorize → tenancy → body → handler,
+//! then one access-log line and the request metrics. Every failure on the way is an
+//! [`ApiError`] written by the envelope layer.
+
+use super::envelope::error_response;
+use super::{Response, apikeys, body, request_id};
+use crate::app::App;
+use crate::auth::{Caller, Capability, Credential};
+use crate::hostapi::{CallContext, wit};
+use crate::metrics::{FaultLabels, LatencyLabels, RequestLabels};
+use crate::plugins::{LoadedPlugin, PluginFault, RouteTarget};
+use bytes::Bytes;
+use gateway_sdk::{ApiError, ErrorCode};
+use http::HeaderValue;
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const PREFIX: &str = "/api/v1";
+
+/// What the access log and metrics record about one request.
+#[derive(Default)]
+struct Trace {
+    route: Option<String>,
+    owner: Option<String>,
+    organization: Option<String>,
+}
+
+/// Serves one request of the public listener.
+pub async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> Response {
+    let started = Instant::now();
+    let request_id = request_id::from_headers(req.headers());
+    let method = req.method().as_str().to_owned();
+    let mut trace = Trace::default();
+    let mut resp = match dispatch(&app, req, &request_id, &mut trace).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(request_id::HEADER, v);
+    }
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    let route = trace.route.unwrap_or_else(|| "unmatched".into());
+    let owner = trace.owner.unwrap_or_else(|| "host".into());
+    app.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status,
+            plugin: owner.clone(),
+        })
+        .inc();
+    app.metrics
+        .latency
+        .get_or_create(&LatencyLabels {
+            route: route.clone(),
+            plugin: owner.clone(),
+        })
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(
+        target: "gateway::access",
+        method,
+        route,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        request_id,
+        org = trace.organization.as_deref().unwrap_or("-"),
+        plugin = owner,
+        "request"
+    );
+    resp
+}
+
+async fn dispatch(
+    app: &Arc<App>,
+    req: http::Request<Incoming>,
+    request_id: &str,
+    trace: &mut Trace,
+) -> Result<Response, ApiError> {
+    let path = req.uri().path().to_owned();
+    if let Some(resp) = crate::openapi::serve_public(app, req.method(), &path) {
+        return Ok(resp);
+    }
+    let sub = path
+        .strip_prefix(PREFIX)
+        .filter(|s| s.starts_with('/'))
+        .ok_or_else(|| ApiError::not_found(format!("no route for {path}")))?
+        .to_owned();
+    let limits = &app.config.limits;
+    check_head_size(req.headers(), limits.max_header_bytes)?;
+    if let Some(len) = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limits.max_body_bytes
+    {
+        return Err(body::too_large(limits.max_body_bytes));
+    }
+
+    let catalog = app.plugins.catalog();
+    let matched = catalog.routes.find(req.method().as_str(), &sub)?;
+    let target = matched.target.clone();
+    trace.route = Some(matched.template.as_str().to_owned());
+    trace.owner = Some(target.owner().to_owned());
+
+    let caller = app
+        .auth
+        .authenticate(Credential::from_headers(req.headers())?)
+        .await?;
+    trace.organization = Some(caller.organization.clone());
+    authorize(&caller, target.capability())?;
+
+    let session = match matched
+        .params
+        .iter()
+        .find(|(k, _)| k == "session")
+        .map(|(_, v)| v.clone())
+    {
+        Some(id) => {
+            app.sessions
+                .registry()
+                .get_owned(&id, &caller.organization)
+                .ok_or_else(|| ApiError::not_found("session not found").with_detail("session", id.clone()))?;
+            Some(id)
+        }
+        None => None,
+    };
+    let params = matched.params;
+    let template = matched.template.clone();
+
+    let (parts, incoming) = req.into_parts();
+    let body = body::read(
+        incoming,
+        limits.max_body_bytes,
+        Duration::from_millis(limits.body_read_timeout_ms),
+    )
+    .await?;
+
+    match target {
+        RouteTarget::Host(route) => apikeys::handle(
+            app,
+            route,
+            &caller,
+            &params,
+            &query_pairs(parts.uri.query()),
+            &body,
+        ),
+        RouteTarget::Plugin { plugin, route } => {
+            let request = wit::Request {
+                method: parts.method.as_str().to_owned(),
+                route: template.as_str().to_owned(),
+                operation_id: plugin.manifest.routes[route].operation_id.clone(),
+                path: sub,
+                params,
+                query: query_pairs(parts.uri.query()),
+                headers: plugin_headers(&parts.headers),
+                body: body.to_vec(),
+                caller: wit::Caller {
+                    organization: caller.organization.clone(),
+                    principal: caller.principal.to_string(),
+                    capabilities: caller.capabilities.iter().map(to_wit_capability).collect(),
+                },
+                session: session.clone(),
+                request_id: request_id.to_owned(),
+            };
+            let ctx = CallContext {
+                organization: Arc::from(caller.organization.as_str()),
+                principal: caller.principal.to_string(),
+                created_by: caller.created_by(),
+                capabilities: caller.capabilities,
+                session,
+                request_id: request_id.to_owned(),
+            };
+            call_plugin(app, &plugin, ctx, &request).await
+        }
+    }
+}
+
+/// Refuses callers without the route's capability; `/admin` routes need a platform admin.
+fn authorize(caller: &Caller, needed: Capability) -> Result<(), ApiError> {
+    if caller.capabilities.contains(needed) {
+        return Ok(());
+    }
+    Err(match needed {
+        Capability::PlatformAdmin => crate::auth::AuthError::NotPlatformAdmin.into(),
+        c => crate::auth::AuthError::MissingCapability(c).into(),
+    })
+}
+
+/// Request heads over the configured size are refused with 431 in the envelope.
+fn check_head_size(headers: &http::HeaderMap, max: usize) -> Result<(), ApiError> {
+    let size: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > max {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request headers are larger than {max} bytes"),
+        )
+        .with_status(431)
+        .with_detail("maxBytes", max));
+    }
+    Ok(())
+}
+
+async fn call_plugin(
+    app: &Arc<App>,
+    plugin: &Arc<LoadedPlugin>,
+    ctx: CallContext,
+    request: &wit::Request,
+) -> Result<Response, ApiError> {
+    let request_id = ctx.request_id.clone();
+    match plugin.handle(ctx, request).await {
+        Ok(Ok(resp)) => Ok(plugin_response(plugin, resp)),
+        Ok(Err(e)) => Err(from_wit_error(e)),
+        Err(fault) => Err(fault_error(app, plugin.name(), &request_id, &fault)),
+    }
+}
+
+/// Logs a plugin fault with the plugin's name, counts it, and answers without internals.
+pub(crate) fn fault_error(app: &App, plugin: &str, request_id: &str, fault: &PluginFault) -> ApiError {
+    tracing::error!(plugin, request_id, kind = fault.kind(), error = %fault, "plugin call failed");
+    app.metrics
+        .plugin_faults
+        .get_or_create(&FaultLabels {
+            plugin: plugin.to_owned(),
+            kind: fault.kind().to_owned(),
+        })
+        .inc();
+    match fault {
+        PluginFault::Capacity(_) => ApiError::new(
+            ErrorCode::Unavailable,
+            "the gateway is at capacity; retry shortly",
+        ),
+        _ => ApiError::internal("the request failed inside the gateway")
+            .with_detail("requestId", request_id),
+    }
+    .with_detail("plugin", plugin)
+}
+
+fn plugin_response(plugin: &LoadedPlugin, resp: wit::Response) -> Response {
+    if !(200..400).contains(&resp.status) {
+        // Plugins report errors through `error`; a bare error status still gets the envelope.
+        tracing::warn!(plugin = plugin.name(), status = resp.status, "plugin answered an error status without an error");
+        let code = ErrorCode::for_status(resp.status);
+        return error_response(&ApiError::new(code, "the request failed").with_status(resp.status));
+    }
+    let mut out = http::Response::new(super::Body::new(Bytes::from(resp.body)));
+    *out.status_mut() = http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::OK);
+    for (k, v) in resp.headers {
+        let Ok(name) = http::HeaderName::from_bytes(k.as_bytes()) else {
+            continue;
+        };
+        if is_reserved_response_header(&name) {
+            continue;
+        }
+        if let Ok(value) = HeaderValue::from_str(&v) {
+            out.headers_mut().append(name, value);
+        }
+    }
+    if !out.body_is_empty() && !out.headers().contains_key(http::header::CONTENT_TYPE) {
+        out.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    out
+}
+
+trait BodyIsEmpty {
+    fn body_is_empty(&self) -> bool;
+}
+
+impl BodyIsEmpty for Response {
+    fn body_is_empty(&self) -> bool {
+        use hyper::body::Body as _;
+        self.body().size_hint().exact() == Some(0)
+    }
+}
+
+/// Headers the host owns on every answer.
+fn is_reserved_response_header(name: &http::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "transfer-encoding"
+            | "content-length"
+            | "keep-alive"
+            | "upgrade"
+            | "x-request-id"
+            | "set-cookie"
+    )
+}
+
+pub(crate) fn from_wit_error(e: wit::Error) -> ApiError {
+    let code = match e.code {
+        wit::ErrorCode::ValidationError => ErrorCode::ValidationError,
+        wit::ErrorCode::Unauthorized => ErrorCode::Unauthorized,
+        wit::ErrorCode::Forbidden => ErrorCode::Forbidden,
+        wit::ErrorCode::NotFound => ErrorCode::NotFound,
+        wit::ErrorCode::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+        wit::ErrorCode::Conflict => ErrorCode::Conflict,
+        wit::ErrorCode::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+        wit::ErrorCode::RateLimited => ErrorCode::RateLimited,
+        wit::ErrorCode::Internal => ErrorCode::Internal,
+        wit::ErrorCode::NotImplemented => ErrorCode::NotImplemented,
+        wit::ErrorCode::Unavailable => ErrorCode::Unavailable,
+    };
+    let details = if e.details.trim().is_empty() {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_str::<serde_json::Value>(&e.details) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        }
+    };
+    let mut err = ApiError::new(code, e.message);
+    err.details = details;
+    // Only overrides within the code's class make sense (422 for validation).
+    err.status = e
+        .status
+        .filter(|s| (400..600).contains(s) && (s / 100) == (code.status() / 100));
+    err
+}
+
+fn to_wit_capability(c: Capability) -> wit::Capability {
+    match c {
+        Capability::Read => wit::Capability::Read,
+        Capability::Send => wit::Capability::Send,
+        Capability::Manage => wit::Capability::Manage,
+        Capability::PlatformAdmin => wit::Capability::PlatformAdmin,
+    }
+}
+
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            form_urlencoded_pairs(q)
+        })
+        .unwrap_or_default()
+}
+
+/// `a=1&b=x%40y` → pairs, `+` as space, percent-decoded (lossy on bad UTF-8).
+fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode_component(k), decode_component(v))
+        })
+        .collect()
+}
+
+fn decode_component(s: &str) -> String {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Request headers a plugin may see: never credentials or cookies.
+fn plugin_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "authorization" | "x-api-key" | "cookie" | "proxy-authorization"
+            )
+        })
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        assert_eq!(
+            form_urlencoded_pairs("q=a+b&jid=1%40lid&x&limit=7"),
+            vec![
+                ("q".into(), "a b".into()),
+                ("jid".into(), "1@lid".into()),
+                ("x".into(), "".into()),
+                ("limit".into(), "7".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn wit_errors_keep_details_and_sane_status() {
+        let e = from_wit_error(wit::Error {
+            code: wit::ErrorCode::ValidationError,
+            message: "bad".into(),
+            details: r#"{"field":"phone"}"#.into(),
+            status: Some(422),
+        });
+        assert_eq!(e.http_status(), 422);
+        assert_eq!(e.details["field"], "phone");
+        let e = from_wit_error(wit::Error {
+            code: wit::ErrorCode::NotFound,
+            message: "x".into(),
+            details: "not json".into(),
+            status: Some(200),
+        });
+        assert_eq!(e.http_status(), 404);
+        assert!(e.details.is_empty());
+    }
+}

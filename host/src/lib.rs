@@ -1,0 +1,22 @@
+//! wa-gateway: a multi-tenant WhatsApp REST gateway whose endpoints are WebAssembly
+//! component plugins. The host owns HTTP, authentication, tenancy, routing, the error
+//! envelope, storage and the WhatsApp engines; plugins own endpoint logic.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod engines;
+pub mod events;
+pub mod hostapi;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod plugins;
+pub mod reload;
+pub mod routing;
+pub mod sessions;
+pub mod storage;

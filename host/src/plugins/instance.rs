@@ -1,0 +1,315 @@
+//! A loaded plugin and its instances. Instances are reused across calls, but only within
+//! one organization, so no plugin memory ever carries one tenant's data into another's
+//! request. A call that traps, overruns its deadline or exhausts its memory loses only
+//! its own instance.
+
+use super::manifest::PluginManifest;
+use super::runtime::PluginRuntime;
+use super::HostInterface;
+use crate::hostapi::{CallContext, HostState, PluginPre, wit};
+use crate::storage::{PLUGIN_KV, ScopedKv};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
+
+/// Calls served by one instance before it is replaced, bounding heap fragmentation.
+const MAX_USES_PER_INSTANCE: u64 = 10_000;
+/// Extra wall time beyond the deadline before a call stuck in a host function is dropped.
+const HOST_CALL_GRACE: Duration = Duration::from_millis(500);
+
+/// Why a plugin call produced no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginFault {
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    #[error("plugin exceeded its time limit")]
+    Timeout,
+    #[error("plugin exceeded its memory limit")]
+    OutOfMemory,
+    #[error("plugin capacity exhausted: {0}")]
+    Capacity(String),
+    #[error("plugin could not be instantiated: {0}")]
+    Instantiate(String),
+    #[error("plugin manifest is invalid: {0}")]
+    Manifest(String),
+}
+
+impl PluginFault {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginFault::Trap(_) => "trap",
+            PluginFault::Timeout => "timeout",
+            PluginFault::OutOfMemory => "out_of_memory",
+            PluginFault::Capacity(_) => "capacity",
+            PluginFault::Instantiate(_) => "instantiate",
+            PluginFault::Manifest(_) => "manifest",
+        }
+    }
+
+    fn from_wasmtime(e: wasmtime::Error) -> PluginFault {
+        if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+            return PluginFault::Timeout;
+        }
+        let text = format!("{e:?}");
+        if text.contains("forcing trap when growing memory") {
+            return PluginFault::OutOfMemory;
+        }
+        PluginFault::Trap(format!("{e:#}"))
+    }
+}
+
+struct Instance {
+    store: Store<HostState>,
+    bindings: crate::hostapi::Plugin,
+    uses: u64,
+}
+
+/// Idle instances by organization.
+#[derive(Default)]
+struct Pool {
+    idle: HashMap<Arc<str>, Vec<Instance>>,
+    total: usize,
+}
+
+pub struct LoadedPlugin {
+    pub manifest: PluginManifest,
+    pub path: PathBuf,
+    /// SHA-256 of the component bytes.
+    pub hash: String,
+    /// The host interfaces the component imports (all within its grants).
+    pub imports: Vec<HostInterface>,
+    pub loaded_at: u64,
+    name: Arc<str>,
+    pre: PluginPre<HostState>,
+    runtime: Arc<PluginRuntime>,
+    kv: ScopedKv,
+    pool: Mutex<Pool>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("version", &self.manifest.version)
+            .finish()
+    }
+}
+
+/// One call into a plugin.
+enum Call<'a> {
+    Describe,
+    Handle(&'a wit::Request),
+    Event(&'a wit::Event),
+}
+
+enum Answer {
+    Manifest(wit::Manifest),
+    Handled(Result<wit::Response, wit::Error>),
+    Event(Result<(), wit::Error>),
+}
+
+impl LoadedPlugin {
+    /// Instantiates once to read the manifest; the instance is then discarded because it
+    /// belongs to no organization.
+    pub(super) async fn new(
+        runtime: Arc<PluginRuntime>,
+        pre: PluginPre<HostState>,
+        path: PathBuf,
+        hash: String,
+        imports: Vec<HostInterface>,
+    ) -> Result<LoadedPlugin, PluginFault> {
+        let provisional: Arc<str> = Arc::from(
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "plugin".into()),
+        );
+        let kv = ScopedKv::new(runtime.db.clone(), PLUGIN_KV, &provisional);
+        let mut plugin = LoadedPlugin {
+            manifest: PluginManifest {
+                name: provisional.to_string(),
+                version: "0.0.0".into(),
+                routes: Vec::new(),
+                events: Vec::new(),
+            },
+            path,
+            hash,
+            imports,
+            loaded_at: crate::clock::now_ms(),
+            name: provisional,
+            pre,
+            runtime,
+            kv,
+            pool: Mutex::new(Pool::default()),
+        };
+        let ctx = CallContext {
+            organization: Arc::from(""),
+            principal: "host".into(),
+            created_by: "host".into(),
+            capabilities: Default::default(),
+            session: None,
+            request_id: "load".into(),
+        };
+        let mut inst = plugin.instantiate().await?;
+        let answer = plugin.run(&mut inst, ctx, Call::Describe).await?;
+        let Answer::Manifest(m) = answer else {
+            unreachable!("describe answers a manifest")
+        };
+        let manifest = PluginManifest::from_wit(m)?;
+        plugin.name = Arc::from(manifest.name.as_str());
+        plugin.kv = ScopedKv::new(plugin.runtime.db.clone(), PLUGIN_KV, &manifest.name);
+        plugin.manifest = manifest;
+        Ok(plugin)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Serves one request for `ctx.organization`.
+    pub async fn handle(
+        &self,
+        ctx: CallContext,
+        request: &wit::Request,
+    ) -> Result<Result<wit::Response, wit::Error>, PluginFault> {
+        match self.call(ctx, Call::Handle(request)).await? {
+            Answer::Handled(r) => Ok(r),
+            _ => unreachable!("handle answers a response"),
+        }
+    }
+
+    /// Delivers one event of a session of `ctx.organization`.
+    pub async fn on_event(
+        &self,
+        ctx: CallContext,
+        event: &wit::Event,
+    ) -> Result<Result<(), wit::Error>, PluginFault> {
+        match self.call(ctx, Call::Event(event)).await? {
+            Answer::Event(r) => Ok(r),
+            _ => unreachable!("on-event answers a result"),
+        }
+    }
+
+    /// Idle instances held right now (for metrics and tests).
+    pub fn idle_instances(&self) -> usize {
+        self.pool.lock().expect("lock").total
+    }
+
+    async fn call(&self, ctx: CallContext, call: Call<'_>) -> Result<Answer, PluginFault> {
+        let org = ctx.organization.clone();
+        let mut inst = match self.checkout(&org) {
+            Some(i) => i,
+            None => self.instantiate().await?,
+        };
+        let answer = self.run(&mut inst, ctx, call).await;
+        if answer.is_ok() {
+            self.checkin(org, inst);
+        }
+        answer
+    }
+
+    async fn run(
+        &self,
+        inst: &mut Instance,
+        ctx: CallContext,
+        call: Call<'_>,
+    ) -> Result<Answer, PluginFault> {
+        let timeout = Duration::from_millis(self.runtime.limits.plugin_timeout_ms);
+        let deadline = Instant::now() + timeout;
+        inst.uses += 1;
+        inst.store.data_mut().begin_call(ctx, deadline);
+        inst.store.set_epoch_deadline(1);
+        let endpoint = inst.bindings.wa_gateway_endpoint();
+        let store = &mut inst.store;
+        let fut = async {
+            match call {
+                Call::Describe => endpoint.call_describe(&mut *store).await.map(Answer::Manifest),
+                Call::Handle(r) => endpoint.call_handle(&mut *store, r).await.map(Answer::Handled),
+                Call::Event(e) => endpoint.call_on_event(&mut *store, e).await.map(Answer::Event),
+            }
+        };
+        let result = match tokio::time::timeout(timeout + HOST_CALL_GRACE, fut).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(PluginFault::from_wasmtime(e)),
+            Err(_) => Err(PluginFault::Timeout),
+        };
+        inst.store.data_mut().end_call();
+        result
+    }
+
+    async fn instantiate(&self) -> Result<Instance, PluginFault> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.runtime.limits.plugin_memory_bytes as usize)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = HostState::new(
+            self.name.clone(),
+            self.kv.clone(),
+            self.runtime.services.clone(),
+            limits,
+        );
+        let mut store = Store::new(&self.runtime.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        // Instantiation runs the component's start code, so it gets a deadline too.
+        store.data_mut().deadline =
+            Instant::now() + Duration::from_millis(self.runtime.limits.plugin_timeout_ms);
+        store.set_epoch_deadline(1);
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => Ok(Instance {
+                store,
+                bindings,
+                uses: 0,
+            }),
+            Err(e) => {
+                let text = format!("{e:#}");
+                if text.contains("maximum concurrent") || text.contains("limit of") {
+                    // The pooling allocator is full: drop idle instances and report.
+                    self.evict_all();
+                    Err(PluginFault::Capacity(text))
+                } else {
+                    Err(PluginFault::Instantiate(text))
+                }
+            }
+        }
+    }
+
+    fn checkout(&self, org: &Arc<str>) -> Option<Instance> {
+        let mut pool = self.pool.lock().expect("lock");
+        let inst = pool.idle.get_mut(org)?.pop()?;
+        pool.total -= 1;
+        Some(inst)
+    }
+
+    fn checkin(&self, org: Arc<str>, inst: Instance) {
+        if inst.uses >= MAX_USES_PER_INSTANCE {
+            return;
+        }
+        let limits = &self.runtime.limits;
+        let mut pool = self.pool.lock().expect("lock");
+        if pool.total >= limits.idle_instances_per_plugin {
+            return;
+        }
+        let list = pool.idle.entry(org).or_default();
+        if list.len() >= limits.idle_instances_per_org {
+            return;
+        }
+        list.push(inst);
+        pool.total += 1;
+    }
+
+    /// Drops every idle instance (capacity pressure, or the plugin being unloaded).
+    pub fn evict_all(&self) {
+        let mut pool = self.pool.lock().expect("lock");
+        pool.idle.clear();
+        pool.total = 0;
+    }
+}

@@ -1,0 +1,137 @@
+//! The wasmtime engine every plugin runs on, the linker with the host interfaces, and the
+//! on-disk cache of precompiled components.
+
+use super::loader::LoadError;
+use crate::config::LimitsConfig;
+use crate::hostapi::{self, HostServices, HostState};
+use crate::storage::Database;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the epoch advances. A runaway plugin is interrupted within one tick of its
+/// deadline, and a busy plugin yields its thread once per tick so others get served.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Core instances per component: a Rust `wasm32-wasip2` component has its main module plus
+/// a few small shim modules.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+
+pub struct PluginRuntime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) services: Arc<HostServices>,
+    pub(crate) db: Database,
+    pub(crate) limits: LimitsConfig,
+    cache_dir: PathBuf,
+    /// Distinguishes artifacts of another wasmtime build or configuration.
+    engine_fingerprint: String,
+}
+
+impl PluginRuntime {
+    pub fn new(
+        limits: &LimitsConfig,
+        cache_dir: PathBuf,
+        services: Arc<HostServices>,
+        db: Database,
+    ) -> anyhow::Result<Arc<PluginRuntime>> {
+        let mut pool = PoolingAllocationConfig::new();
+        let n = limits.max_instances;
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            // Stacks are held only while a call runs, never by idle instances.
+            .total_stacks(n)
+            .max_memory_size(limits.plugin_memory_bytes as usize)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT * 2)
+            .max_memories_per_component(4)
+            .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT * 2);
+        let mut config = Config::new();
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .parallel_compilation(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        hostapi::add_to_linker(&mut linker)?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let engine_fingerprint = format!("{:016x}", h.finish());
+        spawn_epoch_ticker(&engine);
+        std::fs::create_dir_all(&cache_dir)?;
+        Ok(Arc::new(PluginRuntime {
+            engine,
+            linker,
+            services,
+            db,
+            limits: limits.clone(),
+            cache_dir,
+            engine_fingerprint,
+        }))
+    }
+
+    /// Compiles a component, or loads the precompiled artifact cached for these exact
+    /// bytes and this engine. Returns the component and the bytes' SHA-256.
+    pub fn compile(&self, bytes: &[u8]) -> Result<(Component, String), LoadError> {
+        let hash = hex::encode(Sha256::digest(bytes));
+        let cached = self
+            .cache_dir
+            .join(format!("{hash}-{}.cwasm", self.engine_fingerprint));
+        if cached.exists() {
+            match self.load_cached(&cached) {
+                Ok(c) => return Ok((c, hash)),
+                Err(e) => {
+                    tracing::warn!(path = %cached.display(), error = %e, "dropping unusable cached plugin artifact");
+                    let _ = std::fs::remove_file(&cached);
+                }
+            }
+        }
+        let started = std::time::Instant::now();
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        tracing::info!(hash = &hash[..12], ms = started.elapsed().as_millis() as u64, "compiled plugin component");
+        match component.serialize() {
+            Ok(artifact) => {
+                // Write then rename, so a concurrent reader never sees half a file.
+                let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+                if let Err(e) = std::fs::write(&tmp, artifact).and_then(|_| std::fs::rename(&tmp, &cached)) {
+                    tracing::warn!(error = %e, "cannot cache compiled plugin");
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot serialize compiled plugin"),
+        }
+        Ok((component, hash))
+    }
+
+    #[allow(unsafe_code)]
+    fn load_cached(&self, path: &Path) -> wasmtime::Result<Component> {
+        // SAFETY: the file was written by `compile` above with `Component::serialize` from
+        // this same engine configuration (the file name carries the engine's compatibility
+        // fingerprint), into the gateway's own cache directory, via write-then-rename so it
+        // is never read half-written. wasmtime additionally checks the artifact's header
+        // against this engine and refuses mismatches.
+        unsafe { Component::deserialize_file(&self.engine, path) }
+    }
+}
+
+/// Advances the engine's epoch every tick for as long as the engine lives.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn epoch thread");
+}

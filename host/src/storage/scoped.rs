@@ -1,0 +1,273 @@
+//! Key-value data scoped to one owner (a plugin or the engine) and one session or
+//! organization, so no owner can name another's keys.
+//!
+//! Key layout: `tag | scope-id | 0x00 | owner | 0x00 | user-key`, where `tag` is `s` for a
+//! session and `o` for an organization. Scope ids and owner names never contain 0x00, so
+//! each (scope, owner) pair is a disjoint prefix, user keys keep their byte order inside
+//! it, and deleting a session is one range delete over `s | id | 0x00`.
+
+use super::{Database, StorageError};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use std::ops::Bound;
+
+/// Whose data: a session's, or an organization's (for routes without a session).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Session(String),
+    Organization(String),
+}
+
+impl Scope {
+    fn prefix(&self) -> Vec<u8> {
+        let (tag, id) = match self {
+            Scope::Session(id) => (b's', id),
+            Scope::Organization(id) => (b'o', id),
+        };
+        let mut p = Vec::with_capacity(id.len() + 2);
+        p.push(tag);
+        p.extend_from_slice(id.as_bytes());
+        p.push(0);
+        p
+    }
+}
+
+/// A scan inside one scope: keys starting with `prefix`, optionally bounded.
+#[derive(Debug, Clone, Default)]
+pub struct ScanRange {
+    pub prefix: Vec<u8>,
+    pub start: Option<Bound<Vec<u8>>>,
+    pub end: Option<Bound<Vec<u8>>>,
+    pub limit: usize,
+    pub reverse: bool,
+}
+
+/// One owner's view of a table.
+#[derive(Clone)]
+pub struct ScopedKv {
+    db: Database,
+    table: TableDefinition<'static, &'static [u8], &'static [u8]>,
+    owner: String,
+}
+
+/// Scans return at most this many entries whatever the caller asks.
+pub const MAX_SCAN: usize = 1000;
+/// User keys longer than this are refused.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+impl std::fmt::Debug for ScopedKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedKv").field("owner", &self.owner).finish()
+    }
+}
+
+impl ScopedKv {
+    pub fn new(
+        db: Database,
+        table: TableDefinition<'static, &'static [u8], &'static [u8]>,
+        owner: &str,
+    ) -> Self {
+        debug_assert!(!owner.as_bytes().contains(&0));
+        ScopedKv {
+            db,
+            table,
+            owner: owner.to_owned(),
+        }
+    }
+
+    fn base(&self, scope: &Scope) -> Vec<u8> {
+        let mut p = scope.prefix();
+        p.extend_from_slice(self.owner.as_bytes());
+        p.push(0);
+        p
+    }
+
+    fn full_key(&self, scope: &Scope, key: &[u8]) -> Result<Vec<u8>, StorageError> {
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Err(StorageError::Invalid(format!(
+                "keys must be 1 to {MAX_KEY_BYTES} bytes"
+            )));
+        }
+        let mut k = self.base(scope);
+        k.extend_from_slice(key);
+        Ok(k)
+    }
+
+    pub fn get(&self, scope: &Scope, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let k = self.full_key(scope, key)?;
+        let txn = self.db.redb().begin_read()?;
+        let t = txn.open_table(self.table)?;
+        Ok(t.get(k.as_slice())?.map(|v| v.value().to_vec()))
+    }
+
+    /// Applies puts (`Some`) and deletes (`None`) atomically; returns, per operation,
+    /// whether the key existed before.
+    pub fn write(
+        &self,
+        scope: &Scope,
+        ops: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<Vec<bool>, StorageError> {
+        let keys = ops
+            .iter()
+            .map(|(k, _)| self.full_key(scope, k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let txn = self.db.redb().begin_write()?;
+        let mut existed = Vec::with_capacity(ops.len());
+        {
+            let mut t = txn.open_table(self.table)?;
+            for (k, (_, v)) in keys.iter().zip(ops) {
+                let old = match v {
+                    Some(v) => t.insert(k.as_slice(), v.as_slice())?.is_some(),
+                    None => t.remove(k.as_slice())?.is_some(),
+                };
+                existed.push(old);
+            }
+        }
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    pub fn put(&self, scope: &Scope, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        self.write(scope, &[(key.to_vec(), Some(value.to_vec()))])
+            .map(|_| ())
+    }
+
+    pub fn delete(&self, scope: &Scope, key: &[u8]) -> Result<bool, StorageError> {
+        Ok(self.write(scope, &[(key.to_vec(), None)])?[0])
+    }
+
+    /// Entries in the scope matching `range`, keys returned without the scope prefix.
+    pub fn scan(
+        &self,
+        scope: &Scope,
+        range: &ScanRange,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let base = self.base(scope);
+        let mut prefix = base.clone();
+        prefix.extend_from_slice(&range.prefix);
+        let full = |b: &Vec<u8>| {
+            let mut k = base.clone();
+            k.extend_from_slice(b);
+            k
+        };
+        // The prefix itself bounds the scan; explicit bounds only narrow it.
+        let mut lo = Bound::Included(prefix.clone());
+        if let Some(b) = &range.start {
+            let candidate = match b {
+                Bound::Included(k) => Bound::Included(full(k)),
+                Bound::Excluded(k) => Bound::Excluded(full(k)),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            if bound_key(&candidate).is_some_and(|k| k >= prefix.as_slice()) {
+                lo = candidate;
+            }
+        }
+        let mut hi = match prefix_end(&prefix) {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        if let Some(b) = &range.end {
+            let candidate = match b {
+                Bound::Included(k) => Bound::Included(full(k)),
+                Bound::Excluded(k) => Bound::Excluded(full(k)),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            let tighter = match (&candidate, &hi) {
+                (_, Bound::Unbounded) => true,
+                (Bound::Unbounded, _) => false,
+                (c, Bound::Excluded(h) | Bound::Included(h)) => {
+                    bound_key(c).is_some_and(|c| c <= h.as_slice())
+                }
+            };
+            if tighter {
+                hi = candidate;
+            }
+        }
+        let limit = range.limit.clamp(1, MAX_SCAN);
+        let txn = self.db.redb().begin_read()?;
+        let t = txn.open_table(self.table)?;
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (as_ref(&lo), as_ref(&hi));
+        if let (Some(l), Some(h)) = (bound_key(&lo), bound_key(&hi))
+            && l > h
+        {
+            return Ok(Vec::new());
+        }
+        let iter = t.range::<&[u8]>(bounds)?;
+        let strip = base.len();
+        let mut out = Vec::new();
+        let mut push = |row: Result<(redb::AccessGuard<'_, &[u8]>, redb::AccessGuard<'_, &[u8]>), redb::StorageError>| -> Result<bool, StorageError> {
+            let (k, v) = row?;
+            out.push((k.value()[strip..].to_vec(), v.value().to_vec()));
+            Ok(out.len() < limit)
+        };
+        if range.reverse {
+            for row in iter.rev() {
+                if !push(row)? {
+                    break;
+                }
+            }
+        } else {
+            for row in iter {
+                if !push(row)? {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes everything every owner stored for a scope (deleting a session).
+    pub fn purge_scope(
+        db: &Database,
+        table: TableDefinition<'static, &'static [u8], &'static [u8]>,
+        scope: &Scope,
+    ) -> Result<u64, StorageError> {
+        let prefix = scope.prefix();
+        let end = prefix_end(&prefix);
+        let txn = db.redb().begin_write()?;
+        let mut removed = 0u64;
+        {
+            let mut t = txn.open_table(table)?;
+            let lo = Bound::Included(prefix.as_slice());
+            let hi = match &end {
+                Some(e) => Bound::Excluded(e.as_slice()),
+                None => Bound::Unbounded,
+            };
+            t.retain_in::<&[u8], _>((lo, hi), |_, _| {
+                removed += 1;
+                false
+            })?;
+        }
+        txn.commit()?;
+        Ok(removed)
+    }
+}
+
+fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn bound_key(b: &Bound<Vec<u8>>) -> Option<&[u8]> {
+    match b {
+        Bound::Included(k) | Bound::Excluded(k) => Some(k.as_slice()),
+        Bound::Unbounded => None,
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! Project tasks that need more than one cargo invocation: building the plugin components
+//! for `wasm32-wasip2`, then serving, testing or benchmarking with them.
+//!
+//! `cargo xtask plugins` · `cargo xtask serve` · `cargo xtask test` · `cargo xtask bench`
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Components served by `cargo xtask serve` (copied to `target/plugins/`).
+const PRODUCT_PLUGINS: &[(&str, &str)] = &[("plugin-sessions", "sessions"), ("plugin-contacts", "contacts")];
+/// Components the end-to-end tests load besides the product ones (`target/test-plugins/`).
+const TEST_PLUGINS: &[(&str, &str)] = &[("plugin-notes", "notes"), ("plugin-chaos", "chaos")];
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut cmd: Command) -> Result<(), String> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
+}
+
+/// Installs the wasm target when it is missing (rustup does not do it from
+/// rust-toolchain.toml on these machines).
+fn ensure_target() -> Result<(), String> {
+    let out = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match out {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET) => Ok(()),
+        Ok(_) => run({
+            let mut c = Command::new("rustup");
+            c.args(["target", "add", TARGET]);
+            c
+        }),
+        Err(_) => {
+            eprintln!("xtask: rustup not found; assuming the {TARGET} target is installed");
+            Ok(())
+        }
+    }
+}
+
+/// Builds the plugin components and copies them into `target/plugins` and
+/// `target/test-plugins`.
+fn plugins() -> Result<(), String> {
+    ensure_target()?;
+    let mut c = cargo();
+    c.args(["build", "--target", TARGET, "--profile", "plugin"]);
+    for (pkg, _) in PRODUCT_PLUGINS.iter().chain(TEST_PLUGINS) {
+        c.args(["-p", pkg]);
+    }
+    run(c)?;
+    let built = root().join("target").join(TARGET).join("plugin");
+    for (dir, list) in [("plugins", PRODUCT_PLUGINS), ("test-plugins", TEST_PLUGINS)] {
+        let out = root().join("target").join(dir);
+        std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+        for (_, name) in list {
+            let from = built.join(format!("{name}.wasm"));
+            let to = out.join(format!("{name}.wasm"));
+            // Copy only when changed, so a watching gateway does not reload for nothing.
+            let same = std::fs::read(&from).ok().zip(std::fs::read(&to).ok()).is_some_and(|(a, b)| a == b);
+            if !same {
+                std::fs::copy(&from, &to).map_err(|e| format!("copy {}: {e}", from.display()))?;
+            }
+        }
+    }
+    eprintln!("xtask: plugins ready in target/plugins and target/test-plugins");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = args.split_first().map(|(t, r)| (t.as_str(), r.to_vec())).unwrap_or(("help", Vec::new()));
+    let result = match task {
+        "plugins" => plugins(),
+        "serve" => plugins().and_then(|_| {
+            let mut c = cargo();
+            c.args(["run", "--release", "-p", "gateway", "--", "--config", "examples/gateway.toml", "serve"]);
+            c.args(&rest);
+            run(c)
+        }),
+        "test" => plugins().and_then(|_| {
+            let mut c = cargo();
+            c.args(["test", "--workspace", "--exclude", "plugin-sessions", "--exclude", "plugin-contacts", "--exclude", "plugin-notes", "--exclude", "plugin-chaos"]);
+            c.args(&rest);
+            run(c)
+        }),
+        "bench" => plugins().and_then(|_| {
+            let mut c = Command::new("bash");
+            c.current_dir(root()).arg("benches/run.sh").args(&rest);
+            run(c)
+        }),
+        _ => {
+            eprintln!("usage: cargo xtask <plugins|serve|test|bench> [args…]");
+            eprintln!("  plugins  build the plugin components (wasm32-wasip2) into target/plugins");
+            eprintln!("  serve    build plugins, then run the gateway with examples/gateway.toml");
+            eprintln!("  test     build plugins, then run every test");
+            eprintln!("  bench    build plugins, then run the load benchmark (benches/run.sh)");
+            return if task == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
