@@ -141,6 +141,15 @@ impl App {
         // to find the ports when listening on port 0.
         println!("listening api http://{api_addr}");
         println!("listening admin http://{admin_addr}");
+        let runtime_file = self.config.runtime_file();
+        let runtime = serde_json::json!({
+            "pid": std::process::id(),
+            "api": format!("http://{api_addr}"),
+            "admin": format!("http://{admin_addr}"),
+        });
+        if let Err(e) = std::fs::write(&runtime_file, runtime.to_string()) {
+            tracing::warn!(path = %runtime_file.display(), error = %e, "cannot write runtime file");
+        }
         tracing::info!(%api_addr, %admin_addr, "gateway listening");
 
         let limits = ServerLimits {
@@ -179,6 +188,7 @@ impl App {
         if let Err(e) = self.auth.api_keys().flush_last_used() {
             tracing::warn!(error = %e, "cannot record API key use");
         }
+        let _ = std::fs::remove_file(self.config.runtime_file());
         tracing::info!("stopped");
         Ok(())
     }

@@ -47,8 +47,13 @@ impl AdminClient {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .new_agent();
+        // A running gateway records where it actually listens (the port may be 0 in config).
+        let recorded = std::fs::read_to_string(config.runtime_file())
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["admin"].as_str().map(str::to_owned));
         AdminClient {
-            base: format!("http://{}", config.admin.listen),
+            base: recorded.unwrap_or_else(|| format!("http://{}", config.admin.listen)),
             token: config.admin.token.clone(),
             agent,
         }

@@ -436,6 +436,12 @@ impl Config {
             .unwrap_or_else(|| self.storage.data_dir.join("plugin-cache"))
     }
 
+    /// Where a running gateway records its pid and actual listen addresses, so the CLI
+    /// finds the admin listener even when it was configured on port 0.
+    pub fn runtime_file(&self) -> PathBuf {
+        self.storage.data_dir.join("gateway.runtime.json")
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.storage.data_dir.join("gateway.redb")
     }

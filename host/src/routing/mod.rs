@@ -194,6 +194,13 @@ impl<T> RouteTableBuilder<T> {
     }
 }
 
+/// A custom-method name (`start`, `leave`), as opposed to the device part of a JID
+/// (`14155550123:12@s.whatsapp.net`).
+fn looks_like_verb(s: &str) -> bool {
+    s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Names the already-registered route a matchit insert error points at.
 fn conflicting<T>(
     e: &matchit::InsertError,
@@ -229,6 +236,14 @@ impl<T> RouteTable<T> {
             .at(path)
             .map_err(|_| RouteError::NotFound(path.to_owned()))?;
         let entry = &self.paths[*m.value];
+        // `/sessions/X:explode` must not fall back to `/sessions/{session}` with the value
+        // `X:explode`: an unknown custom method is an unknown route.
+        if let Some((_, verb)) = path.rsplit('/').next().and_then(|last| last.rsplit_once(':'))
+            && looks_like_verb(verb)
+            && entry.shape.rsplit('/').next().is_some_and(|s| s.starts_with('{') && s.ends_with('}'))
+        {
+            return Err(RouteError::NotFound(path.to_owned()));
+        }
         let method_found = Method::parse(method)
             .and_then(|wanted| entry.methods.iter().find(|(m, _, _)| *m == wanted));
         let Some((_, template, target)) = method_found else {

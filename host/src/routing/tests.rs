@@ -59,6 +59,11 @@ fn static_beats_param_and_verbs_beat_bare_params() {
     assert_eq!(m.params[0].1, "01ABC");
     let m = t.find("GET", "/sessions/01ABC").unwrap();
     assert_eq!(m.target, "GET /sessions/{session}");
+    // An unknown custom method does not fall back to the bare parameter...
+    assert!(matches!(t.find("POST", "/sessions/01ABC:explode"), Err(RouteError::NotFound(_))));
+    // ...but a JID's device part is not a custom method.
+    let m = t.find("GET", "/sessions/S/contacts/14155550123:12@s.whatsapp.net").unwrap();
+    assert_eq!(m.params[1].1, "14155550123:12@s.whatsapp.net");
     assert!(t.find("POST", "/groups:join").is_ok());
 }
 

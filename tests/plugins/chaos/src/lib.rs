@@ -1,6 +1,7 @@
 //! A deliberately faulty plugin for the gateway's fault-isolation tests: one route traps,
 //! one loops forever, one allocates without bound, one answers normally.
 
+use gateway_sdk::store;
 use gateway_sdk::{ApiError, Capability, Manifest, Plugin, Request, RequestExt, Response, Route};
 
 struct Chaos;
@@ -16,6 +17,18 @@ impl Plugin for Chaos {
                 Route::get("/chaos/echo/{value}", Capability::Read, "chaosEcho")
                     .summary("Echoes a path parameter"),
             )
+            .route(
+                Route::get("/chaos/echo/static", Capability::Read, "chaosEchoStatic")
+                    .summary("A static segment beside a parameter"),
+            )
+            .route(
+                Route::post("/chaos/echo/{value}:shout", Capability::Read, "chaosShout")
+                    .summary("A colon custom method"),
+            )
+            .route(Route::put("/chaos/kv/{key}", Capability::Send, "chaosOrgPut").summary("Stores raw bytes for the organization"))
+            .route(Route::get("/chaos/kv/{key}", Capability::Read, "chaosOrgGet").summary("Reads raw bytes of the organization"))
+            .route(Route::put("/sessions/{session}/chaos-kv/{key}", Capability::Send, "chaosPut").summary("Stores raw bytes for a session"))
+            .route(Route::get("/sessions/{session}/chaos-kv/{key}", Capability::Read, "chaosGet").summary("Reads raw bytes of a session"))
     }
 
     fn handle(request: Request) -> Result<Response, ApiError> {
@@ -48,6 +61,18 @@ impl Plugin for Chaos {
                 "path": request.path,
                 "query": request.query,
             }))),
+            "chaosEchoStatic" => Ok(gateway_sdk::ok(&gateway_sdk::json!({"static": true}))),
+            "chaosShout" => Ok(gateway_sdk::ok(&gateway_sdk::json!({
+                "value": request.param("value")?.to_uppercase(),
+            }))),
+            "chaosOrgPut" | "chaosPut" => {
+                store::put(request.param("key")?.as_bytes(), &request.body)?;
+                Ok(gateway_sdk::no_content())
+            }
+            "chaosOrgGet" | "chaosGet" => match store::get(request.param("key")?.as_bytes())? {
+                Some(v) => Ok(gateway_sdk::bytes(200, "application/octet-stream", v)),
+                None => Err(ApiError::not_found("no such key")),
+            },
             other => Err(ApiError::not_found(format!("no operation {other}"))),
         }
     }

@@ -1,0 +1,86 @@
+//! Fault isolation: a plugin that traps, loops forever or allocates without bound fails
+//! only its own request — with 500 `internal` within the configured deadline — while
+//! concurrent ordinary requests keep getting 200.
+
+use crate::support::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn fault_under_load(path: &str) {
+    let g = Arc::new(Gateway::start());
+    let key = Arc::new(g.key("org_fault", &["read"]));
+    let timeout = Duration::from_millis(g.options.plugin_timeout_ms);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let bad = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (g, key, stop, ok, bad) = (g.clone(), key.clone(), stop.clone(), ok.clone(), bad.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = g.get("/chaos/ok", &key);
+                    if r.status == 200 && r.json()["ok"] == true {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        bad.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = g.get(path, &key);
+        let took = started.elapsed();
+        r.assert_error(500, "internal");
+        assert_eq!(r.json()["error"]["details"]["plugin"], "chaos");
+        // Within the deadline, plus slack for a busy 2-core machine.
+        assert!(took < timeout + Duration::from_secs(3), "{path} took {took:?}");
+    }
+    let before = ok.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(bad.load(Ordering::Relaxed), 0, "ordinary requests failed during {path}");
+    assert!(ok.load(Ordering::Relaxed) > before, "ordinary requests stalled during {path}");
+    // The fault is logged with the plugin's name.
+    let log = g.log();
+    assert!(
+        log.lines().any(|l| l.contains("plugin call failed") && l.contains("chaos")),
+        "no fault log line"
+    );
+    // And the plugin still serves.
+    assert_eq!(g.get("/chaos/ok", &key).status, 200);
+}
+
+#[test]
+fn a_trap_fails_only_its_request() {
+    fault_under_load("/chaos/trap");
+}
+
+#[test]
+fn a_runaway_loop_is_interrupted_at_the_deadline() {
+    fault_under_load("/chaos/loop");
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_limit() {
+    fault_under_load("/chaos/oom");
+}
+
+#[test]
+fn faults_are_classified_in_the_log() {
+    let g = Gateway::start();
+    let key = g.key("org_fault", &["read"]);
+    g.get("/chaos/trap", &key).assert_error(500, "internal");
+    g.get("/chaos/loop", &key).assert_error(500, "internal");
+    g.get("/chaos/oom", &key).assert_error(500, "internal");
+    let log = g.log();
+    for kind in ["kind=\"trap\"", "kind=\"timeout\"", "kind=\"out_of_memory\""] {
+        assert!(log.contains(kind), "no {kind} in log");
+    }
+}

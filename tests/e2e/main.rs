@@ -1,0 +1,10 @@
+//! End-to-end tests: the built `gateway` binary, real HTTP over loopback, a real redb
+//! database on disk, real plugin components built from `plugins/`, `examples/` and
+//! `tests/plugins/` (`cargo xtask plugins`).
+
+mod support;
+
+mod faults;
+mod routing;
+mod storage;
+mod apikeys;
