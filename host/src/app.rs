@@ -80,6 +80,12 @@ impl App {
             Arc::new(move |name: &str| grants_config.grants_for(name)),
         );
         let jwt = crate::auth::jwt::JwtVerifier::from_config(&config.auth)?.map(Arc::new);
+        if let Some(v) = &jwt
+            && let Err(e) = v.refresh().await
+        {
+            // Start anyway: the keys are fetched again when a token needs them.
+            tracing::warn!(error = %e, "JWKS not available at start-up");
+        }
         let auth = Arc::new(Authenticator::new(keys, jwt));
         let (shutdown, _) = watch::channel(false);
         let app = Arc::new(App {

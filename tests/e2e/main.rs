@@ -2,9 +2,11 @@
 //! database on disk, real plugin components built from `plugins/`, `examples/` and
 //! `tests/plugins/` (`cargo xtask plugins`).
 
+mod identity;
 mod support;
 
 mod faults;
 mod routing;
 mod storage;
 mod apikeys;
+mod jwt;

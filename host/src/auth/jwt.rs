@@ -1,20 +1,349 @@
-//! Person logins: JWTs minted by the dashboard, verified against its JWKS.
+//! Person logins: JWTs minted by the dashboard and verified against its JWKS (API.md §1.1).
+//!
+//! Only RS256, ES256 and EdDSA are accepted, and only with a key of the matching type, so
+//! `alg: none`, HMAC tokens and algorithm-confusion tricks all fail. Keys are cached for
+//! `jwks_ttl_secs`; a token naming an unknown `kid` triggers at most one refresh per
+//! `jwks_min_refresh_secs`, however many such tokens arrive.
 
-use super::{AuthError, Caller};
+use super::{AuthError, Caller, Capability, CapabilitySet, Principal};
+use crate::config::AuthConfig;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-/// Three base64url parts separated by dots.
+/// Tokens are bounded: a longer one is refused before any parsing.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// A JWKS document larger than this is refused.
+const MAX_JWKS_BYTES: u64 = 1 << 20;
+
+/// Three base64url parts separated by dots, the first a JSON header.
 pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3 && token.starts_with("eyJ")
 }
 
-pub struct JwtVerifier;
+#[derive(Debug, Clone)]
+enum Source {
+    Http(String),
+    File(PathBuf),
+}
+
+struct VerifyingKey {
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+#[derive(Default)]
+struct KeySet {
+    by_kid: HashMap<String, std::sync::Arc<VerifyingKey>>,
+    /// Keys without a `kid`, usable only when the set holds exactly one key.
+    anonymous: Vec<std::sync::Arc<VerifyingKey>>,
+    fetched_at: Option<Instant>,
+}
+
+pub struct JwtVerifier {
+    source: Source,
+    issuer: Option<String>,
+    audience: Vec<String>,
+    leeway: u64,
+    ttl: Duration,
+    min_refresh: Duration,
+    fetch_timeout: Duration,
+    org_claim: String,
+    role_claim: String,
+    platform_role_claim: String,
+    roles: HashMap<String, CapabilitySet>,
+    keys: RwLock<KeySet>,
+    /// Serialises fetches so concurrent misses cause one request.
+    refreshing: tokio::sync::Mutex<()>,
+    /// When the JWKS was last fetched (or tried), for rate limiting.
+    last_attempt: Mutex<Option<Instant>>,
+    agent: ureq::Agent,
+}
+
+/// What the JWKS said, or why it could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("cannot fetch JWKS from {0}: {1}")]
+    Fetch(String, String),
+    #[error("JWKS from {0} is not valid: {1}")]
+    Parse(String, String),
+}
 
 impl JwtVerifier {
-    pub fn from_config(config: &crate::config::AuthConfig) -> anyhow::Result<Option<JwtVerifier>> {
-        Ok(config.jwks_url.as_ref().map(|_| JwtVerifier))
+    /// A verifier when `auth.jwks_url` is configured.
+    pub fn from_config(config: &AuthConfig) -> anyhow::Result<Option<JwtVerifier>> {
+        let Some(url) = config.jwks_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let source = if url.starts_with("https://") || url.starts_with("http://") {
+            Source::Http(url.to_owned())
+        } else {
+            Source::File(PathBuf::from(url.strip_prefix("file://").unwrap_or(url)))
+        };
+        let mut roles = HashMap::new();
+        for (role, caps) in &config.roles {
+            let set: CapabilitySet = caps.iter().filter_map(|c| Capability::parse(c)).collect();
+            roles.insert(role.clone(), set);
+        }
+        let fetch_timeout = Duration::from_millis(config.jwks_fetch_timeout_ms.max(1));
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(fetch_timeout))
+            .http_status_as_error(true)
+            .build()
+            .new_agent();
+        Ok(Some(JwtVerifier {
+            source,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway: config.leeway_secs,
+            ttl: Duration::from_secs(config.jwks_ttl_secs),
+            min_refresh: Duration::from_secs(config.jwks_min_refresh_secs),
+            fetch_timeout,
+            org_claim: config.org_claim.clone(),
+            role_claim: config.role_claim.clone(),
+            platform_role_claim: config.platform_role_claim.clone(),
+            roles,
+            keys: RwLock::new(KeySet::default()),
+            refreshing: tokio::sync::Mutex::new(()),
+            last_attempt: Mutex::new(None),
+            agent,
+        }))
     }
 
-    pub async fn verify(&self, _token: &str) -> Result<Caller, AuthError> {
-        Err(AuthError::Invalid("JWT verification is not configured".into()))
+    fn source_name(&self) -> String {
+        match &self.source {
+            Source::Http(u) => u.clone(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// Fetches the JWKS now (start-up warms the cache this way).
+    pub async fn refresh(&self) -> Result<usize, JwksError> {
+        let _guard = self.refreshing.lock().await;
+        self.refresh_locked().await
+    }
+
+    async fn refresh_locked(&self) -> Result<usize, JwksError> {
+        *self.last_attempt.lock().expect("lock") = Some(Instant::now());
+        let name = self.source_name();
+        let text = match &self.source {
+            Source::Http(url) => {
+                let agent = self.agent.clone();
+                let url = url.clone();
+                tokio::task::spawn_blocking(move || -> Result<String, String> {
+                    let mut resp = agent.get(&url).call().map_err(|e| e.to_string())?;
+                    resp.body_mut()
+                        .with_config()
+                        .limit(MAX_JWKS_BYTES)
+                        .read_to_string()
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| JwksError::Fetch(name.clone(), e.to_string()))?
+                .map_err(|e| JwksError::Fetch(name.clone(), e))?
+            }
+            Source::File(path) => tokio::time::timeout(self.fetch_timeout, tokio::fs::read_to_string(path))
+                .await
+                .map_err(|_| JwksError::Fetch(name.clone(), "timed out".into()))?
+                .map_err(|e| JwksError::Fetch(name.clone(), e.to_string()))?,
+        };
+        let set = parse_jwks(&text).map_err(|e| JwksError::Parse(name.clone(), e))?;
+        let count = set.by_kid.len() + set.anonymous.len();
+        *self.keys.write().expect("lock") = set;
+        tracing::info!(jwks = %name, keys = count, "JWKS loaded");
+        Ok(count)
+    }
+
+    /// Whether a forced refresh (unknown `kid`) is allowed now.
+    fn may_force_refresh(&self) -> bool {
+        self.last_attempt
+            .lock()
+            .expect("lock")
+            .is_none_or(|t| t.elapsed() >= self.min_refresh)
+    }
+
+    fn lookup(&self, kid: Option<&str>) -> Option<std::sync::Arc<VerifyingKey>> {
+        let keys = self.keys.read().expect("lock");
+        match kid {
+            Some(k) => keys.by_kid.get(k).cloned(),
+            None if keys.by_kid.len() + keys.anonymous.len() == 1 => keys
+                .anonymous
+                .first()
+                .or_else(|| keys.by_kid.values().next())
+                .cloned(),
+            None => None,
+        }
+    }
+
+    fn stale(&self) -> bool {
+        self.keys
+            .read()
+            .expect("lock")
+            .fetched_at
+            .is_none_or(|t| t.elapsed() >= self.ttl)
+    }
+
+    /// Finds the key for a token, refreshing the cache when it is stale or (rate-limited)
+    /// when the `kid` is unknown.
+    async fn key_for(&self, kid: Option<&str>) -> Result<std::sync::Arc<VerifyingKey>, AuthError> {
+        if self.stale() {
+            let _guard = self.refreshing.lock().await;
+            if self.stale()
+                && self.may_force_refresh()
+                && let Err(e) = self.refresh_locked().await
+            {
+                tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys we have");
+            }
+        }
+        if let Some(k) = self.lookup(kid) {
+            return Ok(k);
+        }
+        if self.may_force_refresh() {
+            let _guard = self.refreshing.lock().await;
+            // Another request may have refreshed while we waited.
+            if let Some(k) = self.lookup(kid) {
+                return Ok(k);
+            }
+            if self.may_force_refresh() {
+                tracing::info!(kid = kid.unwrap_or("-"), "unknown key id: refreshing JWKS");
+                if let Err(e) = self.refresh_locked().await {
+                    tracing::warn!(error = %e, "JWKS refresh failed");
+                }
+            }
+        }
+        self.lookup(kid)
+            .ok_or_else(|| AuthError::Invalid("token is signed by an unknown key".into()))
+    }
+
+    /// Verifies a token and derives the caller.
+    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let invalid = |m: &str| AuthError::Invalid(m.to_owned());
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(invalid("token too long"));
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA) {
+            return Err(invalid("token algorithm is not accepted (RS256, ES256, EdDSA)"));
+        }
+        let key = self.key_for(header.kid.as_deref()).await?;
+        if key.alg != header.alg {
+            return Err(invalid("token algorithm does not match its key"));
+        }
+        let mut validation = Validation::new(key.alg);
+        validation.leeway = self.leeway;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match &self.issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        if self.audience.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&self.audience);
+        }
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            AuthError::Invalid(
+                match e.kind() {
+                    K::ExpiredSignature => "token has expired",
+                    K::ImmatureSignature => "token is not valid yet",
+                    K::InvalidIssuer => "token issuer is not accepted",
+                    K::InvalidAudience => "token audience is not accepted",
+                    K::InvalidSignature => "token signature is invalid",
+                    K::MissingRequiredClaim(_) => "token lacks a required claim",
+                    _ => "token is invalid",
+                }
+                .to_owned(),
+            )
+        })?;
+        self.caller(&data.claims)
+    }
+
+    fn caller(&self, claims: &Map<String, Value>) -> Result<Caller, AuthError> {
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        let sub = text("sub")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| AuthError::Invalid("token has no subject".into()))?;
+        let platform_admin = text(&self.platform_role_claim).as_deref() == Some("super_admin");
+        let organization = match text(&self.org_claim).filter(|o| !o.is_empty()) {
+            Some(o) => o,
+            None if platform_admin => String::new(),
+            None => return Err(AuthError::Invalid("token names no organization".into())),
+        };
+        let mut capabilities = text(&self.role_claim)
+            .and_then(|r| self.roles.get(&r).copied())
+            .unwrap_or_default();
+        if platform_admin {
+            capabilities = capabilities.with(Capability::PlatformAdmin);
+        }
+        Ok(Caller {
+            organization,
+            principal: Principal::User(sub),
+            capabilities,
+        })
+    }
+}
+
+/// Reads the keys a JWKS offers for RS256, ES256 and EdDSA; other keys (HMAC secrets,
+/// other curves, encryption keys) are skipped.
+fn parse_jwks(text: &str) -> Result<KeySet, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let keys = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("no \"keys\" array")?;
+    let mut set = KeySet {
+        fetched_at: Some(Instant::now()),
+        ..KeySet::default()
+    };
+    for raw in keys {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(raw.clone()) else {
+            continue;
+        };
+        if jwk
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|u| !matches!(u, jsonwebtoken::jwk::PublicKeyUse::Signature))
+        {
+            continue;
+        }
+        let Some(alg) = algorithm_for(&jwk) else {
+            continue;
+        };
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
+            continue;
+        };
+        let vk = std::sync::Arc::new(VerifyingKey { alg, key });
+        match jwk.common.key_id {
+            Some(kid) => {
+                set.by_kid.insert(kid, vk);
+            }
+            None => set.anonymous.push(vk),
+        }
+    }
+    Ok(set)
+}
+
+/// The one algorithm a key may verify, from its type (and its `alg` when stated).
+fn algorithm_for(jwk: &Jwk) -> Option<Algorithm> {
+    let by_type = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
+        _ => return None,
+    };
+    match jwk.common.key_algorithm {
+        None => Some(by_type),
+        Some(KeyAlgorithm::RS256) if by_type == Algorithm::RS256 => Some(by_type),
+        Some(KeyAlgorithm::ES256) if by_type == Algorithm::ES256 => Some(by_type),
+        Some(KeyAlgorithm::EdDSA) if by_type == Algorithm::EdDSA => Some(by_type),
+        Some(_) => None,
     }
 }

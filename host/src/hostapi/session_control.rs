@@ -66,6 +66,24 @@ impl Host for HostState {
             .collect())
     }
 
+    async fn list_all_sessions(&mut self) -> Result<Vec<Session>, SessionError> {
+        let platform_admin = self
+            .call()
+            .is_some_and(|c| c.capabilities.contains(crate::auth::Capability::PlatformAdmin));
+        if !platform_admin {
+            // Reads as absent, like another organization's data.
+            return Err(SessionError::NotFound);
+        }
+        Ok(self
+            .services
+            .sessions
+            .registry()
+            .list(None)
+            .iter()
+            .map(|r| to_wit(r))
+            .collect())
+    }
+
     async fn create(&mut self, options: SessionOptions) -> Result<Session, SessionError> {
         let (org, by) = self.org()?;
         let opts = CreateSession {

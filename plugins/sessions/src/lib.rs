@@ -154,6 +154,15 @@ impl Plugin for Sessions {
                     .response_schema(code_schema()),
             )
             .route(
+                Route::get("/admin/sessions", Capability::PlatformAdmin, "adminListSessions")
+                    .summary("Every organization's sessions (super_admin only)")
+                    .query("limit", "Page size, 1-200 (default 50)", false)
+                    .query("cursor", "nextCursor of the previous page", false)
+                    .response_schema(json!({"type": "object", "properties": {
+                        "data": {"type": "array", "items": session.clone()},
+                        "nextCursor": {"type": ["string", "null"]}}})),
+            )
+            .route(
                 op("GET", "/sessions/{session}/me", "sessionMe", "The paired account (404 when never paired)")
                     .response_schema(json!({"type": "object", "properties": {
                         "sessionId": {"type": "string"}, "status": {"type": "string"}, "connected": {"type": "boolean"},
@@ -165,9 +174,13 @@ impl Plugin for Sessions {
     fn handle(req: Request) -> Result<Response, ApiError> {
         let view = |s: Session| gateway_sdk::ok(&SessionView::from(s));
         match req.operation_id.as_str() {
-            "listSessions" => {
+            "listSessions" | "adminListSessions" => {
                 let page = req.page()?;
-                let mut all = sc::list_sessions()?;
+                let mut all = if req.operation_id == "adminListSessions" {
+                    sc::list_all_sessions()?
+                } else {
+                    sc::list_sessions()?
+                };
                 all.sort_by(|a, b| a.id.cmp(&b.id));
                 let start = match &page.after {
                     Some(after) => all.partition_point(|s| s.id.as_bytes() <= after.as_slice()),
