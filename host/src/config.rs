@@ -157,10 +157,8 @@ pub struct SandboxConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WhatsappRustConfig {
-    /// First reconnect delay after a failure; doubles up to `max_backoff_ms`.
-    pub initial_backoff_ms: u64,
-    pub max_backoff_ms: u64,
-    /// Failed connection attempts in a row before the session is marked `failed`.
+    /// Failed connection attempts in a row before the session is marked `failed` (the
+    /// library retries with a Fibonacci backoff capped at 15 minutes); 0 retries forever.
     pub max_attempts: u32,
 }
 
@@ -290,11 +288,7 @@ impl Default for SandboxConfig {
 
 impl Default for WhatsappRustConfig {
     fn default() -> Self {
-        WhatsappRustConfig {
-            initial_backoff_ms: 1_000,
-            max_backoff_ms: 60_000,
-            max_attempts: 5,
-        }
+        WhatsappRustConfig { max_attempts: 20 }
     }
 }
 

@@ -10,3 +10,4 @@ mod routing;
 mod storage;
 mod apikeys;
 mod jwt;
+mod sessions;

@@ -145,8 +145,6 @@ kind = "{engine}"
 {world}auto_pair = {auto_pair}
 connect_delay_ms = 20
 [engine.whatsapp_rust]
-initial_backoff_ms = 200
-max_backoff_ms = 1000
 max_attempts = 3
 [log]
 level = "info,gateway=debug"

@@ -34,6 +34,9 @@ fn error(e: ManagerError) -> SessionError {
         ManagerError::NotFound => SessionError::NotFound,
         ManagerError::Invalid(m) => SessionError::Invalid(m),
         ManagerError::Conflict(m) => SessionError::Conflict(m),
+        ManagerError::Engine(crate::engines::EngineError::NotConnected(m)) => {
+            SessionError::NotConnected(m)
+        }
         ManagerError::Engine(e) => {
             tracing::warn!(error = %e, "engine call failed");
             SessionError::Failed(e.to_string())

@@ -6,7 +6,8 @@ use super::HostState;
 use super::wa::gateway::whatsapp_read::{self, BlockedContact, OnWhatsapp, Picture};
 use super::wa::gateway::whatsapp_send;
 use super::wa::gateway::whatsapp_types::WhatsappError;
-use crate::engines::EngineError;
+use crate::engines::{Engine, EngineError};
+use std::sync::Arc;
 use gateway_sdk::Jid;
 
 fn error(e: EngineError) -> WhatsappError {
@@ -24,11 +25,29 @@ fn error(e: EngineError) -> WhatsappError {
     }
 }
 
+/// Time kept back from the plugin's deadline so it can still answer after a slow call.
+const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Runs a live call within the time the plugin has left.
+async fn bounded<T>(
+    deadline: std::time::Instant,
+    call: impl std::future::Future<Output = Result<T, EngineError>>,
+) -> Result<T, WhatsappError> {
+    let until = deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline);
+    match tokio::time::timeout_at(until.into(), call).await {
+        Ok(r) => r.map_err(error),
+        Err(_) => Err(WhatsappError::Failed("WhatsApp did not answer in time".into())),
+    }
+}
+
 impl HostState {
-    fn session(&self) -> Result<String, WhatsappError> {
-        self.call()
+    /// The engine, the request's session and the call's deadline.
+    fn live(&self) -> Result<(Arc<dyn Engine>, String, std::time::Instant), WhatsappError> {
+        let session = self
+            .call()
             .and_then(|c| c.session.clone())
-            .ok_or_else(|| WhatsappError::Failed("live calls need a session route".into()))
+            .ok_or_else(|| WhatsappError::Failed("live calls need a session route".into()))?;
+        Ok((self.services.sessions.engine().clone(), session, self.deadline))
     }
 
     fn jid(raw: &str) -> Result<Jid, WhatsappError> {
@@ -38,14 +57,8 @@ impl HostState {
 
 impl whatsapp_read::Host for HostState {
     async fn check_phone(&mut self, phone: String) -> Result<OnWhatsapp, WhatsappError> {
-        let session = self.session()?;
-        let r = self
-            .services
-            .sessions
-            .engine()
-            .check_phone(&session, &phone)
-            .await
-            .map_err(error)?;
+        let (engine, session, deadline) = self.live()?;
+        let r = bounded(deadline, engine.check_phone(&session, &phone)).await?;
         Ok(OnWhatsapp {
             query: r.query,
             is_on_whatsapp: r.is_on_whatsapp,
@@ -55,15 +68,9 @@ impl whatsapp_read::Host for HostState {
     }
 
     async fn profile_picture(&mut self, jid: String) -> Result<Option<Picture>, WhatsappError> {
-        let session = self.session()?;
+        let (engine, session, deadline) = self.live()?;
         let jid = Self::jid(&jid)?;
-        let p = self
-            .services
-            .sessions
-            .engine()
-            .profile_picture(&session, &jid)
-            .await
-            .map_err(error)?;
+        let p = bounded(deadline, engine.profile_picture(&session, &jid)).await?;
         Ok(p.map(|p| Picture {
             id: p.id,
             url: p.url,
@@ -73,25 +80,14 @@ impl whatsapp_read::Host for HostState {
     }
 
     async fn about(&mut self, jid: String) -> Result<String, WhatsappError> {
-        let session = self.session()?;
+        let (engine, session, deadline) = self.live()?;
         let jid = Self::jid(&jid)?;
-        self.services
-            .sessions
-            .engine()
-            .about(&session, &jid)
-            .await
-            .map_err(error)
+        bounded(deadline, engine.about(&session, &jid)).await
     }
 
     async fn blocklist(&mut self) -> Result<Vec<BlockedContact>, WhatsappError> {
-        let session = self.session()?;
-        let list = self
-            .services
-            .sessions
-            .engine()
-            .blocklist(&session)
-            .await
-            .map_err(error)?;
+        let (engine, session, deadline) = self.live()?;
+        let list = bounded(deadline, engine.blocklist(&session)).await?;
         Ok(list
             .into_iter()
             .map(|b| BlockedContact {
@@ -105,24 +101,14 @@ impl whatsapp_read::Host for HostState {
 
 impl whatsapp_send::Host for HostState {
     async fn block(&mut self, jid: String) -> Result<(), WhatsappError> {
-        let session = self.session()?;
+        let (engine, session, deadline) = self.live()?;
         let jid = Self::jid(&jid)?;
-        self.services
-            .sessions
-            .engine()
-            .block(&session, &jid)
-            .await
-            .map_err(error)
+        bounded(deadline, engine.block(&session, &jid)).await
     }
 
     async fn unblock(&mut self, jid: String) -> Result<(), WhatsappError> {
-        let session = self.session()?;
+        let (engine, session, deadline) = self.live()?;
         let jid = Self::jid(&jid)?;
-        self.services
-            .sessions
-            .engine()
-            .unblock(&session, &jid)
-            .await
-            .map_err(error)
+        bounded(deadline, engine.unblock(&session, &jid)).await
     }
 }

@@ -7,7 +7,7 @@
 //! it, and deleting a session is one range delete over `s | id | 0x00`.
 
 use super::{Database, StorageError};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, TableDefinition};
 use std::ops::Bound;
 
 /// Whose data: a session's, or an organization's (for routes without a session).

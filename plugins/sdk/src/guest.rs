@@ -113,6 +113,7 @@ impl From<session_control::SessionError> for ApiError {
             E::NotFound => ApiError::not_found("session not found"),
             E::Invalid(m) => ApiError::validation(m),
             E::Conflict(m) => ApiError::conflict(m),
+            E::NotConnected(m) => ApiError::not_implemented(format!("session is not connected: {m}")),
             E::Failed(m) => ApiError::internal(m),
         }
     }

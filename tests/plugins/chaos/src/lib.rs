@@ -2,7 +2,7 @@
 //! one loops forever, one allocates without bound, one answers normally.
 
 use gateway_sdk::store;
-use gateway_sdk::{ApiError, Capability, Manifest, Plugin, Request, RequestExt, Response, Route};
+use gateway_sdk::{ApiError, Capability, Event, Manifest, Plugin, Request, RequestExt, Response, Route};
 
 struct Chaos;
 
@@ -25,6 +25,12 @@ impl Plugin for Chaos {
                 Route::post("/chaos/echo/{value}:shout", Capability::Read, "chaosShout")
                     .summary("A colon custom method"),
             )
+            .route(
+                Route::get("/sessions/{session}/chaos-events", Capability::Read, "chaosEvents")
+                    .summary("Events this plugin received for a session, in order"),
+            )
+            .event("session.status")
+            .event("auth.qr")
             .route(Route::put("/chaos/kv/{key}", Capability::Send, "chaosOrgPut").summary("Stores raw bytes for the organization"))
             .route(Route::get("/chaos/kv/{key}", Capability::Read, "chaosOrgGet").summary("Reads raw bytes of the organization"))
             .route(Route::put("/sessions/{session}/chaos-kv/{key}", Capability::Send, "chaosPut").summary("Stores raw bytes for a session"))
@@ -73,8 +79,29 @@ impl Plugin for Chaos {
                 Some(v) => Ok(gateway_sdk::bytes(200, "application/octet-stream", v)),
                 None => Err(ApiError::not_found("no such key")),
             },
+            "chaosEvents" => {
+                let events = store::scan_all_json::<gateway_sdk::serde_json::Value>(b"event/")?;
+                let list: Vec<_> = events.into_iter().map(|(_, v)| v).collect();
+                Ok(gateway_sdk::ok(&list))
+            }
             other => Err(ApiError::not_found(format!("no operation {other}"))),
         }
+    }
+
+    /// Keeps every subscribed event, keyed by arrival order, in the session's storage.
+    fn on_event(event: Event) -> Result<(), ApiError> {
+        let n = store::get_json::<u64>(b"count")?.unwrap_or(0) + 1;
+        let mut batch = store::Batch::new();
+        batch.put_json(format!("event/{n:08}").as_bytes(), &gateway_sdk::json!({
+            "id": event.id,
+            "name": event.name,
+            "session": event.session,
+            "organization": event.organization,
+            "timestamp": event.timestamp,
+            "payload": gateway_sdk::serde_json::from_str::<gateway_sdk::serde_json::Value>(&event.payload).unwrap_or_default(),
+        }))?;
+        batch.put_json(b"count", &n)?;
+        batch.commit()
     }
 }
 

@@ -1,0 +1,388 @@
+//! The real engine: WhatsApp Web multi-device through `whatsapp-rust`, one client per
+//! session on the gateway's tokio runtime, its state in redb ([`store::RedbBackend`]).
+//!
+//! The library reconnects by itself with a Fibonacci backoff; a supervisor per session
+//! watches it, reports each failed attempt with the reason (a probe of the WhatsApp host
+//! tells a DNS failure from an unreachable host from a refused handshake), and gives up
+//! after `engine.whatsapp_rust.max_attempts` consecutive failures.
+
+mod store;
+mod translate;
+
+pub use store::RedbBackend;
+
+use super::{
+    Account, BlockedContact, Engine, EngineError, EngineEvent, EngineSink, OnWhatsapp,
+    PairingCode, Picture,
+};
+use crate::clock::now_ms;
+use crate::config::WhatsappRustConfig;
+use crate::storage::Database;
+use async_trait::async_trait;
+use gateway_sdk::Jid;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use whatsapp_rust::bot::{Bot, BotHandle};
+use whatsapp_rust::{Client, ErrorChainExt};
+
+/// How often the supervisor looks at a session's connection.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
+/// The host the library connects to, probed to explain a failure.
+const WHATSAPP_HOST: &str = "web.whatsapp.com:443";
+/// How long a graceful stop may take before the client task is aborted.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Pair codes are valid for about three minutes.
+const PAIR_CODE_TTL_MS: u64 = 180_000;
+
+struct Run {
+    generation: u64,
+    client: Arc<Client>,
+    handle: Option<BotHandle>,
+    supervisor: tokio::task::JoinHandle<()>,
+}
+
+struct Inner {
+    sink: EngineSink,
+    db: Database,
+    config: WhatsappRustConfig,
+    runs: Mutex<HashMap<String, Run>>,
+    generations: Mutex<u64>,
+}
+
+pub struct WhatsappWeb(Arc<Inner>);
+
+impl WhatsappWeb {
+    pub fn new(sink: EngineSink, db: Database, config: WhatsappRustConfig) -> Arc<dyn Engine> {
+        Arc::new(WhatsappWeb(Arc::new(Inner {
+            sink,
+            db,
+            config,
+            runs: Mutex::new(HashMap::new()),
+            generations: Mutex::new(0),
+        })))
+    }
+}
+
+impl Inner {
+    fn client(&self, session: &str) -> Result<Arc<Client>, EngineError> {
+        let runs = self.runs.lock().expect("lock");
+        match runs.get(session) {
+            Some(r) if r.client.is_connected() && r.client.is_logged_in() => Ok(r.client.clone()),
+            Some(_) => Err(EngineError::NotConnected(
+                "the session is not connected to WhatsApp".into(),
+            )),
+            None => Err(EngineError::NotConnected("the session is not started".into())),
+        }
+    }
+
+    fn is_current(&self, session: &str, generation: u64) -> bool {
+        self.runs
+            .lock()
+            .expect("lock")
+            .get(session)
+            .is_some_and(|r| r.generation == generation)
+    }
+
+    /// Stops and forgets a session's client, gracefully when it can.
+    async fn halt(&self, session: &str) -> Option<Arc<Client>> {
+        let run = self.runs.lock().expect("lock").remove(session)?;
+        run.supervisor.abort();
+        if let Some(handle) = run.handle {
+            let abort = handle.client();
+            if tokio::time::timeout(STOP_GRACE, handle.shutdown()).await.is_err() {
+                tracing::warn!(session, "client did not stop in time; aborting it");
+                abort.signal_shutdown_sync();
+            }
+        }
+        Some(run.client)
+    }
+
+    /// Watches the library's reconnect loop and reports what it will not.
+    async fn supervise(self: Arc<Self>, session: String, generation: u64, client: Arc<Client>) {
+        let max = self.config.max_attempts;
+        let mut reported = 0u32;
+        loop {
+            tokio::time::sleep(SUPERVISE_EVERY).await;
+            if !self.is_current(&session, generation) {
+                return;
+            }
+            if client.is_connected() {
+                reported = 0;
+                continue;
+            }
+            let failures = client.stats().reconnect_errors;
+            if failures <= reported {
+                continue;
+            }
+            reported = failures;
+            let why = probe().await;
+            if max > 0 && failures >= max {
+                tracing::warn!(session, failures, reason = %why, "giving up on the connection");
+                self.sink.send(EngineEvent::Failed {
+                    session: session.clone(),
+                    reason: format!("not connected: {why}; gave up after {failures} attempts"),
+                });
+                if self.is_current(&session, generation) {
+                    self.halt(&session).await;
+                }
+                return;
+            }
+            let of = if max > 0 { format!(" of {max}") } else { String::new() };
+            self.sink.send(EngineEvent::Connecting {
+                session: session.clone(),
+                reason: Some(format!("not connected: {why}; retrying (attempt {failures}{of})")),
+            });
+        }
+    }
+}
+
+/// Explains why WhatsApp is unreachable: name resolution, TCP reachability, or the
+/// protocol handshake itself.
+async fn probe() -> String {
+    let lookup = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host(WHATSAPP_HOST)).await;
+    let addrs: Vec<std::net::SocketAddr> = match lookup {
+        Err(_) => return "cannot resolve web.whatsapp.com (DNS timed out)".into(),
+        Ok(Err(e)) => return format!("cannot resolve web.whatsapp.com ({e})"),
+        Ok(Ok(a)) => a.collect(),
+    };
+    let Some(addr) = addrs.first() else {
+        return "cannot resolve web.whatsapp.com (no addresses)".into();
+    };
+    match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr)).await {
+        Err(_) => format!("cannot reach {addr} (timed out)"),
+        Ok(Err(e)) => format!("cannot reach {addr} ({e})"),
+        Ok(Ok(_)) => "WhatsApp refused the connection handshake".into(),
+    }
+}
+
+fn wa_jid(jid: &Jid) -> Result<whatsapp_rust::Jid, EngineError> {
+    jid.to_string()
+        .parse()
+        .map_err(|e| EngineError::Invalid(format!("{jid}: {e}")))
+}
+
+/// A failed live call: "not connected" is 501 to the caller, everything else 500.
+fn live_error<E: std::error::Error + 'static>(e: E) -> EngineError {
+    if e.is_transport_unavailable() {
+        EngineError::NotConnected(e.to_string())
+    } else if e.is_timeout() {
+        EngineError::Failed(format!("WhatsApp did not answer in time: {e}"))
+    } else {
+        EngineError::Failed(e.to_string())
+    }
+}
+
+#[async_trait]
+impl Engine for WhatsappWeb {
+    fn name(&self) -> &'static str {
+        "whatsapp-rust"
+    }
+
+    async fn start(&self, session: &str) -> Result<(), EngineError> {
+        if self.0.runs.lock().expect("lock").contains_key(session) {
+            return Ok(());
+        }
+        let backend = Arc::new(RedbBackend::new(self.0.db.clone(), session));
+        let sink = self.0.sink.clone();
+        let sid: Arc<str> = Arc::from(session);
+        let bot = Bot::builder()
+            .with_backend_arc(backend)
+            .on_event(move |event, client| {
+                let events = translate::translate(&sid, &event, &client);
+                let sink = sink.clone();
+                async move {
+                    for e in events {
+                        sink.send(e);
+                    }
+                }
+            })
+            .build()
+            .await
+            .map_err(|e| EngineError::Failed(format!("cannot create the WhatsApp client: {e}")))?;
+        let client = bot.client();
+        let generation = {
+            let mut g = self.0.generations.lock().expect("lock");
+            *g += 1;
+            *g
+        };
+        let handle = bot.spawn();
+        let supervisor = tokio::spawn(self.0.clone().supervise(session.to_owned(), generation, client.clone()));
+        self.0.runs.lock().expect("lock").insert(
+            session.to_owned(),
+            Run {
+                generation,
+                client,
+                handle: Some(handle),
+                supervisor,
+            },
+        );
+        self.0.sink.send(EngineEvent::Connecting {
+            session: session.to_owned(),
+            reason: None,
+        });
+        Ok(())
+    }
+
+    async fn stop(&self, session: &str) -> Result<(), EngineError> {
+        self.0.halt(session).await;
+        Ok(())
+    }
+
+    async fn logout(&self, session: &str) -> Result<(), EngineError> {
+        let connected = self.0.client(session).ok();
+        if let Some(client) = connected {
+            // Deregisters the companion device on WhatsApp's side.
+            client.logout().await;
+        }
+        self.0.halt(session).await;
+        let db = self.0.db.clone();
+        let sid = session.to_owned();
+        tokio::task::spawn_blocking(move || RedbBackend::wipe(&db, &sid))
+            .await
+            .map_err(|e| EngineError::Failed(e.to_string()))?
+            .map_err(|e| EngineError::Failed(e.to_string()))
+    }
+
+    async fn request_pairing_code(&self, session: &str, phone: &str) -> Result<PairingCode, EngineError> {
+        let client = {
+            let runs = self.0.runs.lock().expect("lock");
+            runs.get(session)
+                .map(|r| r.client.clone())
+                .ok_or_else(|| EngineError::NotConnected("the session is not started".into()))?
+        };
+        if client.is_logged_in() {
+            return Err(EngineError::Invalid("session is already paired".into()));
+        }
+        // A pair code needs the pre-login socket to WhatsApp.
+        if !client.is_connected() {
+            return Err(EngineError::NotConnected(
+                "the session has not reached WhatsApp yet; see its statusReason".into(),
+            ));
+        }
+        let code = client
+            .pair_with_code(whatsapp_rust::pair_code::PairCodeOptions {
+                phone_number: phone.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .map_err(live_error)?;
+        let pretty = if code.len() == 8 {
+            format!("{}-{}", &code[..4], &code[4..])
+        } else {
+            code
+        };
+        Ok(PairingCode {
+            code: pretty,
+            expires_at: now_ms() + PAIR_CODE_TTL_MS,
+        })
+    }
+
+    async fn check_phone(&self, session: &str, phone: &str) -> Result<OnWhatsapp, EngineError> {
+        let client = self.0.client(session)?;
+        let digits = gateway_sdk::jid::parse_phone(phone, true).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let results = client
+            .contacts()
+            .is_on_whatsapp(&[whatsapp_rust::Jid::pn(&digits)])
+            .await
+            .map_err(live_error)?;
+        let r = results.into_iter().next();
+        Ok(match r {
+            Some(r) if r.is_registered => OnWhatsapp {
+                query: digits,
+                is_on_whatsapp: true,
+                jid: Some(if r.jid.is_lid() { r.pn_jid.unwrap_or(r.jid.clone()) } else { r.jid.clone() }.to_non_ad().to_string()),
+                lid: r.lid.map(|l| l.to_non_ad().to_string()).or_else(|| r.jid.is_lid().then(|| r.jid.to_non_ad().to_string())),
+            },
+            _ => OnWhatsapp {
+                query: digits,
+                is_on_whatsapp: false,
+                jid: None,
+                lid: None,
+            },
+        })
+    }
+
+    async fn profile_picture(&self, session: &str, jid: &Jid) -> Result<Option<Picture>, EngineError> {
+        let client = self.0.client(session)?;
+        let pic = client
+            .contacts()
+            .get_profile_picture(&wa_jid(jid)?, false)
+            .await
+            .map_err(live_error)?;
+        Ok(pic.map(|p| Picture {
+            id: p.id,
+            url: p.url,
+            kind: "image".into(),
+            direct_path: p.direct_path.unwrap_or_default(),
+        }))
+    }
+
+    async fn about(&self, session: &str, jid: &Jid) -> Result<String, EngineError> {
+        let client = self.0.client(session)?;
+        let target = wa_jid(jid)?;
+        let info = client
+            .contacts()
+            .get_user_info(std::slice::from_ref(&target))
+            .await
+            .map_err(live_error)?;
+        match info.into_values().next() {
+            Some(u) => Ok(u.status.unwrap_or_default()),
+            None => Err(EngineError::NotFound(format!("{jid} is not on WhatsApp"))),
+        }
+    }
+
+    async fn block(&self, session: &str, jid: &Jid) -> Result<(), EngineError> {
+        let client = self.0.client(session)?;
+        let target = wa_jid(jid)?;
+        // Idempotent: blocking someone already blocked changes nothing.
+        if client.blocking().is_blocked(&target).await.map_err(live_error)? {
+            return Ok(());
+        }
+        client.blocking().block(&target).await.map_err(live_error)
+    }
+
+    async fn unblock(&self, session: &str, jid: &Jid) -> Result<(), EngineError> {
+        let client = self.0.client(session)?;
+        let target = wa_jid(jid)?;
+        if !client.blocking().is_blocked(&target).await.map_err(live_error)? {
+            return Ok(());
+        }
+        client.blocking().unblock(&target).await.map_err(live_error)
+    }
+
+    async fn blocklist(&self, session: &str) -> Result<Vec<BlockedContact>, EngineError> {
+        let client = self.0.client(session)?;
+        let entries = client.blocking().get_blocklist().await.map_err(live_error)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| {
+                let jid = e.jid.to_non_ad();
+                BlockedContact {
+                    lid: jid.is_lid().then(|| jid.to_string()),
+                    jid: jid.to_string(),
+                    blocked_at: e.timestamp.map(|t| t * 1000),
+                }
+            })
+            .collect())
+    }
+
+    async fn shutdown(&self) {
+        let sessions: Vec<String> = self.0.runs.lock().expect("lock").keys().cloned().collect();
+        for s in sessions {
+            self.0.halt(&s).await;
+        }
+    }
+}
+
+/// The account a client is paired as.
+fn account_of(client: &Client) -> Option<Account> {
+    let pn = client.pn()?.to_non_ad();
+    let push = client.push_name();
+    Some(Account {
+        phone_number: pn.user.to_string(),
+        jid: pn.to_string(),
+        lid: client.lid().map(|l| l.to_non_ad().to_string()),
+        push_name: (!push.is_empty()).then_some(push),
+    })
+}
