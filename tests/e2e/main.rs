@@ -11,3 +11,4 @@ mod storage;
 mod apikeys;
 mod jwt;
 mod sessions;
+mod contacts;

@@ -53,7 +53,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            plugins: ["sessions", "notes", "chaos"]
+            plugins: ["sessions", "contacts", "notes", "chaos"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),

@@ -1,0 +1,143 @@
+//! What the contact store keeps, and the JSON shapes of API.md §3.
+
+use serde::{Deserialize, Serialize};
+
+/// One person as seen by one session. `id` is stable; `lid` and the phone JID are the
+/// WhatsApp addresses known for them (a person may be known by one before the other).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Identity {
+    pub(crate) id: u64,
+    pub(crate) lid: Option<String>,
+    pub(crate) phone_jid: Option<String>,
+    pub(crate) phone_number: Option<String>,
+    /// The name in the account's address book (contact or history sync).
+    pub(crate) name: Option<String>,
+    /// The name the person chose for themselves.
+    pub(crate) push_name: Option<String>,
+    pub(crate) business_name: Option<String>,
+    pub(crate) first_seen_at: u64,
+    pub(crate) updated_at: u64,
+}
+
+impl Identity {
+    /// The name to show: the address book's, else their own.
+    pub(crate) fn display_name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.push_name.as_deref())
+    }
+
+    pub(crate) fn view(&self) -> IdentityView<'_> {
+        IdentityView {
+            id: self.id,
+            lid: self.lid.as_deref(),
+            name: self.display_name(),
+            business_name: self.business_name.as_deref(),
+            phone_jid: self.phone_jid.as_deref(),
+            phone_number: self.phone_number.as_deref(),
+            first_seen_at: self.first_seen_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// `q`: case-insensitive substring of any name or of the number.
+    pub(crate) fn matches(&self, q: &str) -> bool {
+        let q = q.trim().to_lowercase();
+        let by_name = [&self.name, &self.push_name, &self.business_name]
+            .into_iter()
+            .flatten()
+            .any(|n| n.to_lowercase().contains(&q));
+        // A number may be typed with a leading '+' and spaces or dashes.
+        let number: String = q
+            .trim_start_matches('+')
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect();
+        let by_number = !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && self.phone_number.as_deref().is_some_and(|p| p.contains(&number));
+        by_name || by_number
+    }
+}
+
+/// The identity object of the API.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IdentityView<'a> {
+    pub(crate) id: u64,
+    pub(crate) lid: Option<&'a str>,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) business_name: Option<&'a str>,
+    pub(crate) phone_jid: Option<&'a str>,
+    pub(crate) phone_number: Option<&'a str>,
+    pub(crate) first_seen_at: u64,
+    pub(crate) updated_at: u64,
+}
+
+/// A group the session knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Group {
+    pub(crate) jid: String,
+    pub(crate) name: Option<String>,
+}
+
+/// A person's place in a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Membership {
+    pub(crate) group: String,
+    /// `member` | `admin` | `superadmin`.
+    pub(crate) role: String,
+    /// Their nickname in the group.
+    pub(crate) tag: Option<String>,
+    pub(crate) last_seen: u64,
+}
+
+/// The getContact answer.
+#[derive(Serialize)]
+pub(crate) struct ContactView<'a> {
+    pub(crate) identity: IdentityView<'a>,
+    pub(crate) dm: bool,
+    pub(crate) groups: Vec<GroupView<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GroupView<'a> {
+    pub(crate) jid: &'a str,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) role: &'a str,
+    pub(crate) tag: Option<&'a str>,
+    pub(crate) last_seen: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Identity {
+        Identity {
+            id: 1,
+            lid: Some("1@lid".into()),
+            phone_jid: Some("6281234567890@s.whatsapp.net".into()),
+            phone_number: Some("6281234567890".into()),
+            name: None,
+            push_name: Some("Alice W".into()),
+            business_name: Some("Acme Corp".into()),
+            first_seen_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn search_names_and_numbers() {
+        let a = alice();
+        assert!(a.matches("alice"));
+        assert!(a.matches("ACME"));
+        assert!(a.matches("12345"));
+        assert!(a.matches("+62812"));
+        assert!(!a.matches("bob"));
+        assert!(!a.matches("999"));
+        assert_eq!(a.display_name(), Some("Alice W"));
+    }
+}

@@ -1,0 +1,369 @@
+//! The contact store, kept per session in the plugin's storage: identities keyed by a
+//! stable numeric id, indexes from LID and phone number to that id, direct chats, groups,
+//! and memberships (indexed both ways so a contact's groups and a group's members are
+//! prefix scans).
+//!
+//! Keys: `seq` · `i/<id>` identity · `lid/<lid>` · `pn/<number>` · `dm/<id>` ·
+//! `g/<gid>` group · `m/<id>/<gid>` membership · `gm/<gid>/<id>` member index.
+//! Ids are 16 hex digits so they sort numerically.
+
+use crate::model::{Group, Identity, Membership};
+use gateway_sdk::store::{self, Batch};
+use gateway_sdk::{ApiError, Jid};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+pub(crate) const IDENTITY_PREFIX: &[u8] = b"i/";
+
+pub(crate) fn identity_key(id: u64) -> Vec<u8> {
+    format!("i/{id:016x}").into_bytes()
+}
+
+pub(crate) fn dm_key(id: u64) -> Vec<u8> {
+    format!("dm/{id:016x}").into_bytes()
+}
+
+pub(crate) fn membership_prefix(id: u64) -> Vec<u8> {
+    format!("m/{id:016x}/").into_bytes()
+}
+
+fn membership_key(id: u64, group: &str) -> Vec<u8> {
+    format!("m/{id:016x}/{group}").into_bytes()
+}
+
+pub(crate) fn member_index_prefix(group: &str) -> Vec<u8> {
+    format!("gm/{group}/").into_bytes()
+}
+
+fn member_index_key(group: &str, id: u64) -> Vec<u8> {
+    format!("gm/{group}/{id:016x}").into_bytes()
+}
+
+pub(crate) fn group_key(group: &str) -> Vec<u8> {
+    format!("g/{group}").into_bytes()
+}
+
+fn lid_key(lid: &str) -> Vec<u8> {
+    format!("lid/{lid}").into_bytes()
+}
+
+fn pn_key(number: &str) -> Vec<u8> {
+    format!("pn/{number}").into_bytes()
+}
+
+/// The id encoded at the end of an index key (`…/<16 hex>`).
+pub(crate) fn id_suffix(key: &[u8]) -> Option<u64> {
+    let hex = std::str::from_utf8(key.get(key.len().checked_sub(16)?..)?).ok()?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// What an event says about a person; absent fields leave stored values alone.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PersonUpdate {
+    pub(crate) lid: Option<Jid>,
+    pub(crate) phone: Option<Jid>,
+    pub(crate) name: Option<String>,
+    pub(crate) push_name: Option<String>,
+    pub(crate) business_name: Option<String>,
+}
+
+/// A unit of work: reads see earlier writes of the same unit, and every write is
+/// committed together at the end.
+pub(crate) struct Tx {
+    /// Pending state per key: `Some(bytes)` written, `None` deleted.
+    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    order: Vec<Vec<u8>>,
+    now: u64,
+}
+
+impl Tx {
+    pub(crate) fn new(now: u64) -> Tx {
+        Tx {
+            pending: HashMap::new(),
+            order: Vec::new(),
+            now,
+        }
+    }
+
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
+        match self.pending.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => store::get(key),
+        }
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ApiError> {
+        match self.get_raw(key)? {
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| ApiError::internal(format!("stored contact data is unreadable: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    fn set<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<(), ApiError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+        if !self.pending.contains_key(&key) {
+            self.order.push(key.clone());
+        }
+        self.pending.insert(key, Some(bytes));
+        Ok(())
+    }
+
+    fn remove(&mut self, key: Vec<u8>) {
+        if !self.pending.contains_key(&key) {
+            self.order.push(key.clone());
+        }
+        self.pending.insert(key, None);
+    }
+
+    /// Keys under a prefix, stored and pending, without the pending deletions.
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
+        let mut keys: Vec<Vec<u8>> = store::scan_all_json::<serde_json::Value>(prefix)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| !matches!(self.pending.get(k), Some(None)))
+            .collect();
+        for (k, v) in &self.pending {
+            if v.is_some() && k.starts_with(prefix) && !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Commits every write, in chunks the host accepts.
+    pub(crate) fn commit(self) -> Result<(), ApiError> {
+        const CHUNK: usize = 900;
+        let Tx { mut pending, order, .. } = self;
+        for chunk in order.chunks(CHUNK) {
+            let mut batch = Batch::new();
+            for key in chunk {
+                match pending.remove(key).flatten() {
+                    Some(v) => batch.put(key, v),
+                    None => batch.delete(key),
+                };
+            }
+            batch.commit()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn identity(&self, id: u64) -> Result<Option<Identity>, ApiError> {
+        self.get(&identity_key(id))
+    }
+
+    fn id_by_lid(&self, lid: &str) -> Result<Option<u64>, ApiError> {
+        self.get(&lid_key(lid))
+    }
+
+    fn id_by_phone(&self, number: &str) -> Result<Option<u64>, ApiError> {
+        self.get(&pn_key(number))
+    }
+
+    /// The id of the person a JID (LID or phone) names, if stored.
+    pub(crate) fn find(&self, jid: &Jid) -> Result<Option<u64>, ApiError> {
+        if jid.is_lid() {
+            self.id_by_lid(&jid.to_string())
+        } else {
+            match jid.phone_number() {
+                Some(n) => self.id_by_phone(n),
+                None => Ok(None),
+            }
+        }
+    }
+
+    fn next_id(&mut self) -> Result<u64, ApiError> {
+        let n = self.get::<u64>(b"seq")?.unwrap_or(0) + 1;
+        self.set(b"seq".to_vec(), &n)?;
+        Ok(n)
+    }
+
+    /// Finds or creates the identity an update is about, merging two identities when the
+    /// update shows that a LID and a phone number known separately are one person.
+    /// Returns `None` when the update names no one.
+    pub(crate) fn upsert(&mut self, u: &PersonUpdate) -> Result<Option<u64>, ApiError> {
+        let lid = u.lid.as_ref().map(|j| j.to_non_device().to_string());
+        let phone = u.phone.as_ref().and_then(|j| j.phone_number().map(str::to_owned));
+        if lid.is_none() && phone.is_none() {
+            return Ok(None);
+        }
+        let by_lid = match &lid {
+            Some(l) => self.id_by_lid(l)?,
+            None => None,
+        };
+        let by_phone = match &phone {
+            Some(p) => self.id_by_phone(p)?,
+            None => None,
+        };
+        let id = match (by_lid, by_phone) {
+            (Some(a), Some(b)) if a != b => self.merge(a, b)?,
+            (Some(a), _) => a,
+            (None, Some(b)) => b,
+            (None, None) => {
+                let id = self.next_id()?;
+                let fresh = Identity {
+                    id,
+                    lid: None,
+                    phone_jid: None,
+                    phone_number: None,
+                    name: None,
+                    push_name: None,
+                    business_name: None,
+                    first_seen_at: self.now,
+                    updated_at: self.now,
+                };
+                self.set(identity_key(id), &fresh)?;
+                id
+            }
+        };
+        let mut ident = self.identity(id)?.ok_or_else(|| ApiError::internal("identity vanished"))?;
+        let before = ident.clone();
+        if let Some(l) = &lid
+            && ident.lid.as_deref() != Some(l.as_str())
+        {
+            if let Some(old) = ident.lid.take() {
+                self.remove(lid_key(&old));
+            }
+            ident.lid = Some(l.clone());
+            self.set(lid_key(l), &id)?;
+        }
+        if let Some(p) = &phone
+            && ident.phone_number.as_deref() != Some(p.as_str())
+        {
+            if let Some(old) = ident.phone_number.take() {
+                self.remove(pn_key(&old));
+            }
+            ident.phone_number = Some(p.clone());
+            ident.phone_jid = Some(format!("{p}@s.whatsapp.net"));
+            self.set(pn_key(p), &id)?;
+        }
+        let non_empty = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        if let Some(n) = non_empty(&u.name) {
+            ident.name = Some(n);
+        }
+        if let Some(n) = non_empty(&u.push_name) {
+            ident.push_name = Some(n);
+        }
+        if let Some(n) = non_empty(&u.business_name) {
+            ident.business_name = Some(n);
+        }
+        if ident != before {
+            ident.updated_at = self.now.max(before.updated_at);
+            self.set(identity_key(id), &ident)?;
+        }
+        Ok(Some(id))
+    }
+
+    /// Folds identity `b` into `a` (the one found by LID, which getContact addresses),
+    /// moving its names, direct chat and memberships. Returns `a`.
+    fn merge(&mut self, a: u64, b: u64) -> Result<u64, ApiError> {
+        let (Some(mut keep), Some(gone)) = (self.identity(a)?, self.identity(b)?) else {
+            return Ok(a);
+        };
+        keep.phone_jid = keep.phone_jid.or(gone.phone_jid);
+        keep.phone_number = keep.phone_number.or(gone.phone_number.clone());
+        keep.name = keep.name.or(gone.name);
+        keep.push_name = keep.push_name.or(gone.push_name);
+        keep.business_name = keep.business_name.or(gone.business_name);
+        keep.first_seen_at = keep.first_seen_at.min(gone.first_seen_at);
+        keep.updated_at = self.now.max(keep.updated_at);
+        if let Some(p) = &gone.phone_number {
+            self.set(pn_key(p), &a)?;
+        }
+        if let Some(l) = &gone.lid {
+            self.remove(lid_key(l));
+        }
+        if self.get_raw(&dm_key(b))?.is_some() {
+            self.remove(dm_key(b));
+            self.set(dm_key(a), &true)?;
+        }
+        for key in self.keys_with_prefix(&membership_prefix(b))? {
+            let Some(m) = self.get::<Membership>(&key)? else { continue };
+            self.remove(key);
+            self.remove(member_index_key(&m.group, b));
+            let merged = match self.get::<Membership>(&membership_key(a, &m.group))? {
+                Some(existing) if existing.last_seen >= m.last_seen => existing,
+                _ => m.clone(),
+            };
+            self.set(membership_key(a, &m.group), &merged)?;
+            self.set(member_index_key(&m.group, a), &true)?;
+        }
+        self.remove(identity_key(b));
+        self.set(identity_key(a), &keep)?;
+        Ok(a)
+    }
+
+    pub(crate) fn mark_dm(&mut self, id: u64) -> Result<(), ApiError> {
+        if self.get_raw(&dm_key(id))?.is_none() {
+            self.set(dm_key(id), &true)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn has_dm(&self, id: u64) -> Result<bool, ApiError> {
+        Ok(self.get_raw(&dm_key(id))?.is_some())
+    }
+
+    pub(crate) fn upsert_group(&mut self, jid: &str, name: Option<&str>) -> Result<(), ApiError> {
+        let current: Option<Group> = self.get(&group_key(jid))?;
+        let name = name.map(str::to_owned).filter(|n| !n.trim().is_empty());
+        let next = match current {
+            Some(g) if name.is_none() || g.name == name => return Ok(()),
+            _ => Group {
+                jid: jid.to_owned(),
+                name,
+            },
+        };
+        self.set(group_key(jid), &next)
+    }
+
+    pub(crate) fn membership(&self, id: u64, group: &str) -> Result<Option<Membership>, ApiError> {
+        self.get(&membership_key(id, group))
+    }
+
+    /// Sets a membership; `role`/`tag` of `None` keep what is stored.
+    pub(crate) fn set_membership(
+        &mut self,
+        id: u64,
+        group: &str,
+        role: Option<&str>,
+        tag: Option<&str>,
+        seen: u64,
+    ) -> Result<(), ApiError> {
+        let current = self.membership(id, group)?;
+        let next = Membership {
+            group: group.to_owned(),
+            role: role
+                .map(str::to_owned)
+                .or_else(|| current.as_ref().map(|m| m.role.clone()))
+                .unwrap_or_else(|| "member".into()),
+            tag: tag
+                .map(str::to_owned)
+                .filter(|t| !t.trim().is_empty())
+                .or_else(|| current.as_ref().and_then(|m| m.tag.clone())),
+            last_seen: seen.max(current.as_ref().map_or(0, |m| m.last_seen)),
+        };
+        if current.as_ref() != Some(&next) {
+            self.set(membership_key(id, group), &next)?;
+            self.set(member_index_key(group, id), &true)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove_membership(&mut self, id: u64, group: &str) {
+        self.remove(membership_key(id, group));
+        self.remove(member_index_key(group, id));
+    }
+
+    /// Ids of a group's stored members.
+    pub(crate) fn members(&self, group: &str) -> Result<Vec<u64>, ApiError> {
+        Ok(self
+            .keys_with_prefix(&member_index_prefix(group))?
+            .iter()
+            .filter_map(|k| id_suffix(k))
+            .collect())
+    }
+}
