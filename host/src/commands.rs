@@ -247,7 +247,8 @@ fn check(mut config: Config, file: &std::path::Path) -> anyhow::Result<()> {
         println!("{} {} — OK", plugin.name(), plugin.manifest.version);
         println!("imports: {}", if plugin.imports.is_empty() { "none".to_owned() } else { plugin.imports.iter().map(|i| i.grant_name()).collect::<Vec<_>>().join(", ") });
         for r in &plugin.manifest.routes {
-            println!("  {:<6} /api/v1{:<50} {:<8} {}", r.method.as_str(), r.template, r.capability.as_str(), r.operation_id);
+            let path = format!("/api/v1{}", r.template);
+            println!("  {:<6} {path:<56} {:<8} {}", r.method.as_str(), r.capability.as_str(), r.operation_id);
         }
         if !plugin.manifest.events.is_empty() {
             println!("events: {}", plugin.manifest.events.join(", "));

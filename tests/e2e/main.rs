@@ -12,3 +12,4 @@ mod apikeys;
 mod jwt;
 mod sessions;
 mod contacts;
+mod reload;

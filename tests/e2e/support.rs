@@ -48,6 +48,10 @@ pub struct Options {
     pub plugin_timeout_ms: u64,
     pub plugin_memory_bytes: u64,
     pub max_body_bytes: u64,
+    /// Reload when the plugin directory changes.
+    pub watch: bool,
+    /// `plugins.grants`: plugin name → host interfaces.
+    pub grants: Vec<(&'static str, Vec<&'static str>)>,
 }
 
 impl Default for Options {
@@ -64,6 +68,12 @@ impl Default for Options {
             plugin_timeout_ms: 2_000,
             plugin_memory_bytes: 32 << 20,
             max_body_bytes: 64 * 1024,
+            watch: false,
+            grants: vec![
+                ("*", vec!["storage", "log"]),
+                ("sessions", vec!["session-control", "log"]),
+                ("contacts", vec!["storage", "whatsapp-read", "whatsapp-send", "log"]),
+            ],
         }
     }
 }
@@ -130,11 +140,10 @@ data_dir = {data:?}
 [plugins]
 dir = {plugins:?}
 cache_dir = {cache:?}
-watch = false
+watch = {watch}
+watch_debounce_ms = 100
 [plugins.grants]
-"*" = ["storage", "log"]
-sessions = ["session-control", "log"]
-contacts = ["storage", "whatsapp-read", "whatsapp-send", "log"]
+{grants}
 [limits]
 plugin_timeout_ms = {timeout}
 plugin_memory_bytes = {memory}
@@ -159,6 +168,13 @@ level = "info,gateway=debug"
             engine = o.engine,
             auto_pair = o.auto_pair,
             extra = o.extra_toml,
+            watch = o.watch,
+            grants = o
+                .grants
+                .iter()
+                .map(|(name, list)| format!("{name:?} = {list:?}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
         );
         std::fs::write(self.config_path(), text).unwrap();
     }
@@ -211,6 +227,20 @@ level = "info,gateway=debug"
     }
 
     /// The gateway's log so far (for failure messages).
+    /// Replaces a plugin file the way an operator should: write aside, then rename.
+    pub fn install_plugin(&self, built: &str, as_name: &str) {
+        let tmp = self.dir.path().join(format!("{as_name}.wasm.tmp"));
+        std::fs::copy(plugin_path(built), &tmp).unwrap();
+        std::fs::rename(&tmp, self.plugin_dir().join(format!("{as_name}.wasm"))).unwrap();
+    }
+
+    /// Asks the gateway to reload its plugins; returns the report.
+    pub fn reload(&self) -> Value {
+        let r = self.admin_call("POST", "/admin/plugins:reload", None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }

@@ -71,6 +71,21 @@ fn plugins() -> Result<(), String> {
             }
         }
     }
+    // The second build of the test plugin, for the hot-reload tests and benchmark.
+    let mut c = cargo();
+    c.args(["build", "--target", TARGET, "--profile", "plugin", "-p", "plugin-chaos", "--features", "v2"]);
+    run(c)?;
+    let v2 = root().join("target/test-plugins/chaos-v2.wasm");
+    std::fs::copy(built.join("chaos.wasm"), &v2).map_err(|e| format!("copy chaos v2: {e}"))?;
+    let mut c = cargo();
+    c.args(["build", "--target", TARGET, "--profile", "plugin", "-p", "plugin-chaos", "--features", "imposter"]);
+    run(c)?;
+    std::fs::copy(built.join("chaos.wasm"), root().join("target/test-plugins/imposter.wasm"))
+        .map_err(|e| format!("copy imposter: {e}"))?;
+    // Leave the default build in place for later incremental builds.
+    let mut c = cargo();
+    c.args(["build", "--target", TARGET, "--profile", "plugin", "-p", "plugin-chaos"]);
+    run(c)?;
     eprintln!("xtask: plugins ready in target/plugins and target/test-plugins");
     Ok(())
 }

@@ -6,11 +6,28 @@ use gateway_sdk::{ApiError, Capability, Event, Manifest, Plugin, Request, Reques
 
 struct Chaos;
 
+const NAME: &str = if cfg!(feature = "imposter") { "imposter" } else { "chaos" };
+
+/// Which build this is; the hot-reload tests swap between the two.
+const VERSION: &str = if cfg!(feature = "v2") { "2.0.0" } else { "1.0.0" };
+
+/// An answer that is all one version: a torn answer would mix digits.
+fn versioned() -> gateway_sdk::serde_json::Value {
+    let digit = if cfg!(feature = "v2") { "2" } else { "1" };
+    gateway_sdk::json!({"version": VERSION, "body": digit.repeat(4096)})
+}
+
 impl Plugin for Chaos {
     fn manifest() -> Manifest {
-        Manifest::new("chaos", env!("CARGO_PKG_VERSION"))
+        Manifest::new(NAME, VERSION)
             .route(Route::get("/chaos/ok", Capability::Read, "chaosOk").summary("Answers 200"))
             .route(Route::get("/chaos/trap", Capability::Read, "chaosTrap").summary("Traps"))
+            .route(Route::get("/chaos/version", Capability::Read, "chaosVersion").summary("Which build answers"))
+            .route(
+                Route::get("/chaos/slow-version", Capability::Read, "chaosSlowVersion")
+                    .summary("Which build answers, after a pause")
+                    .query("ms", "pause in milliseconds (at most 2000)", false),
+            )
             .route(Route::get("/chaos/loop", Capability::Read, "chaosLoop").summary("Never returns"))
             .route(Route::get("/chaos/oom", Capability::Read, "chaosOom").summary("Allocates without bound"))
             .route(
@@ -67,6 +84,12 @@ impl Plugin for Chaos {
                 "path": request.path,
                 "query": request.query,
             }))),
+            "chaosVersion" => Ok(gateway_sdk::ok(&versioned())),
+            "chaosSlowVersion" => {
+                let ms: u64 = request.query("ms").and_then(|m| m.parse().ok()).unwrap_or(300).min(2000);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(gateway_sdk::ok(&versioned()))
+            }
             "chaosEchoStatic" => Ok(gateway_sdk::ok(&gateway_sdk::json!({"static": true}))),
             "chaosShout" => Ok(gateway_sdk::ok(&gateway_sdk::json!({
                 "value": request.param("value")?.to_uppercase(),
