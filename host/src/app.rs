@@ -25,6 +25,8 @@ pub struct App {
     pub sessions: Arc<SessionManager>,
     pub plugins: Arc<PluginHost>,
     pub metrics: Arc<Metrics>,
+    /// `/openapi.json`, rebuilt when the plugin catalog changes.
+    pub openapi: crate::openapi::OpenApiCache,
     /// The sandbox's control surface, when the sandbox engine runs.
     pub sandbox: Option<Arc<SandboxEngine>>,
     ready: AtomicBool,
@@ -95,6 +97,7 @@ impl App {
             sessions,
             plugins,
             metrics,
+            openapi: Default::default(),
             sandbox,
             ready: AtomicBool::new(false),
             shutdown,

@@ -13,3 +13,4 @@ mod jwt;
 mod sessions;
 mod contacts;
 mod reload;
+mod observability;

@@ -50,6 +50,8 @@ pub struct Options {
     pub max_body_bytes: u64,
     /// Reload when the plugin directory changes.
     pub watch: bool,
+    /// `log.format`: `text` or `json`.
+    pub log_format: &'static str,
     /// `plugins.grants`: plugin name → host interfaces.
     pub grants: Vec<(&'static str, Vec<&'static str>)>,
 }
@@ -69,6 +71,7 @@ impl Default for Options {
             plugin_memory_bytes: 32 << 20,
             max_body_bytes: 64 * 1024,
             watch: false,
+            log_format: "text",
             grants: vec![
                 ("*", vec!["storage", "log"]),
                 ("sessions", vec!["session-control", "log"]),
@@ -157,6 +160,7 @@ connect_delay_ms = 20
 max_attempts = 3
 [log]
 level = "info,gateway=debug"
+format = "{log_format}"
 {extra}
 "#,
             data = self.dir.path().join("data").display().to_string(),
@@ -169,6 +173,7 @@ level = "info,gateway=debug"
             auto_pair = o.auto_pair,
             extra = o.extra_toml,
             watch = o.watch,
+            log_format = o.log_format,
             grants = o
                 .grants
                 .iter()

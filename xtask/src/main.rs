@@ -47,6 +47,23 @@ fn ensure_target() -> Result<(), String> {
     }
 }
 
+/// The OpenAPI validator the end-to-end tests call (openapi-spec-validator, from PyPI).
+fn ensure_openapi_validator() -> Result<(), String> {
+    let present = Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    run({
+        let mut c = Command::new("python3");
+        c.args(["-m", "pip", "install", "--quiet", "openapi-spec-validator"]);
+        c
+    })
+}
+
 /// Builds the plugin components and copies them into `target/plugins` and
 /// `target/test-plugins`.
 fn plugins() -> Result<(), String> {
@@ -101,7 +118,7 @@ fn main() -> ExitCode {
             c.args(&rest);
             run(c)
         }),
-        "test" => plugins().and_then(|_| {
+        "test" => plugins().and_then(|_| ensure_openapi_validator()).and_then(|_| {
             let mut c = cargo();
             c.args(["test", "-p", "gateway-sdk", "-p", "gateway", "-p", "xtask"]);
             c.args(&rest);
