@@ -56,7 +56,7 @@ impl App {
                     (Arc::new(Sandbox(engine.clone())), Some(engine))
                 }
                 EngineKind::WhatsappRust => (
-                    crate::engines::whatsapp_web::WhatsappWeb::new(
+                    crate::engines::whatsapp_web::WhatsappWeb::engine(
                         sink,
                         db.clone(),
                         config.engine.whatsapp_rust.clone(),
@@ -67,14 +67,22 @@ impl App {
         tracing::info!(engine = engine.name(), "engine ready");
 
         let sessions = SessionManager::new(registry, engine, bus, config.gateway_id());
-        tokio::spawn(sessions.clone().run_events_counted(engine_events, metrics.clone()));
+        tokio::spawn(
+            sessions
+                .clone()
+                .run_events_counted(engine_events, metrics.clone()),
+        );
 
         let services = Arc::new(HostServices {
             sessions: sessions.clone(),
             max_value_bytes: config.limits.max_value_bytes,
         });
-        let runtime =
-            PluginRuntime::new(&config.limits, config.plugin_cache_dir(), services, db.clone())?;
+        let runtime = PluginRuntime::new(
+            &config.limits,
+            config.plugin_cache_dir(),
+            services,
+            db.clone(),
+        )?;
         let grants_config = config.clone();
         let plugins = PluginHost::new(
             runtime,
@@ -119,7 +127,11 @@ impl App {
     /// Reloads plugins and counts the outcome.
     pub async fn reload_plugins(&self) -> crate::plugins::ReloadReport {
         let report = self.plugins.reload().await;
-        let result = if report.refused.is_empty() { "ok" } else { "refused" };
+        let result = if report.refused.is_empty() {
+            "ok"
+        } else {
+            "refused"
+        };
         self.metrics
             .reloads
             .get_or_create(&crate::metrics::ResultLabels {
@@ -138,12 +150,12 @@ impl App {
             dir = %self.plugins.dir().display(),
             "plugins loaded"
         );
-        let api = Listener::bind("api", self.config.server.listen).await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on {}: {e}", self.config.server.listen)
-        })?;
-        let admin = Listener::bind("admin", self.config.admin.listen).await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on {}: {e}", self.config.admin.listen)
-        })?;
+        let api = Listener::bind("api", self.config.server.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.server.listen))?;
+        let admin = Listener::bind("admin", self.config.admin.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.admin.listen))?;
         let api_addr = api.local_addr()?;
         let admin_addr = admin.local_addr()?;
         // Machine-readable lines on stdout (logs go to stderr): tests and scripts use them

@@ -8,7 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "gateway", version, about = "Multi-tenant WhatsApp API gateway with WebAssembly endpoint plugins")]
+#[command(
+    name = "gateway",
+    version,
+    about = "Multi-tenant WhatsApp API gateway with WebAssembly endpoint plugins"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -114,16 +118,24 @@ pub enum PluginsCommand {
 }
 
 /// Initialises logs: text or JSON on stderr, filtered by `RUST_LOG` or `log.level`.
-pub fn init_logs(config: &Config) {
+///
+/// Lines are handed to a writer thread, so a request never waits on stderr; the returned
+/// guard flushes what is queued when dropped at exit.
+pub fn init_logs(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        // Under a flood, keep every line rather than drop: the queue applies back-pressure.
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
+    guard
 }

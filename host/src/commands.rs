@@ -26,7 +26,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    crate::cli::init_logs(&config);
+    let _logs = crate::cli::init_logs(&config);
     runtime()?.block_on(async move {
         let app = App::build(config).await?;
         app.run().await
@@ -89,13 +89,22 @@ impl AdminClient {
             }
         };
         let mut resp = result.with_context(|| {
-            format!("cannot reach the gateway's admin listener at {} (is it running?)", self.base)
+            format!(
+                "cannot reach the gateway's admin listener at {} (is it running?)",
+                self.base
+            )
         })?;
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if status >= 400 {
-            let msg = value["error"]["message"].as_str().unwrap_or("request failed");
+            let msg = value["error"]["message"]
+                .as_str()
+                .unwrap_or("request failed");
             bail!("{msg} (HTTP {status})");
         }
         Ok((status, value))
@@ -141,15 +150,28 @@ fn apikey(config: &Config, cmd: ApikeyCommand) -> anyhow::Result<()> {
                     let (_, v) = admin.call(
                         "POST",
                         "/admin/api-keys",
-                        Some(json!({"organization": org, "name": name, "permissions": permissions})),
+                        Some(
+                            json!({"organization": org, "name": name, "permissions": permissions}),
+                        ),
                     )?;
-                    (serde_json::from_value(v["key"].clone())?, v["secret"].as_str().unwrap_or_default().to_owned())
+                    (
+                        serde_json::from_value(v["key"].clone())?,
+                        v["secret"].as_str().unwrap_or_default().to_owned(),
+                    )
                 }
             };
             if as_json {
-                println!("{}", json!({"id": key.id, "organization": key.organization_id, "permissions": key.permissions, "key": secret}));
+                println!(
+                    "{}",
+                    json!({"id": key.id, "organization": key.organization_id, "permissions": key.permissions, "key": secret})
+                );
             } else {
-                println!("Created API key {} for {} ({}).", key.id, key.organization_id, perms_text(&key.permissions));
+                println!(
+                    "Created API key {} for {} ({}).",
+                    key.id,
+                    key.organization_id,
+                    perms_text(&key.permissions)
+                );
                 println!("Secret (shown once, store it now):\n{secret}");
             }
         }
@@ -184,7 +206,9 @@ fn apikey(config: &Config, cmd: ApikeyCommand) -> anyhow::Result<()> {
         ApikeyCommand::Revoke { id } => {
             let revoked = match &backend {
                 KeyBackend::Direct(store) => store.revoke(&id, None)?,
-                KeyBackend::Running(admin) => admin.call("DELETE", &format!("/admin/api-keys/{id}"), None).is_ok(),
+                KeyBackend::Running(admin) => admin
+                    .call("DELETE", &format!("/admin/api-keys/{id}"), None)
+                    .is_ok(),
             };
             if !revoked {
                 bail!("no live API key {id}");
@@ -196,7 +220,11 @@ fn apikey(config: &Config, cmd: ApikeyCommand) -> anyhow::Result<()> {
 }
 
 fn perms_text(perms: &[Capability]) -> String {
-    perms.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
+    perms
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn plugins(config: Config, cmd: PluginsCommand) -> anyhow::Result<()> {
@@ -206,7 +234,11 @@ fn plugins(config: Config, cmd: PluginsCommand) -> anyhow::Result<()> {
             for p in v["data"].as_array().cloned().unwrap_or_default() {
                 let name = p["name"].as_str().unwrap_or("?");
                 match p["version"].as_str() {
-                    Some(ver) => println!("{name} {ver}  {} routes  {}", p["routes"].as_array().map_or(0, Vec::len), p["hash"].as_str().unwrap_or("").get(..12).unwrap_or("")),
+                    Some(ver) => println!(
+                        "{name} {ver}  {} routes  {}",
+                        p["routes"].as_array().map_or(0, Vec::len),
+                        p["hash"].as_str().unwrap_or("").get(..12).unwrap_or("")
+                    ),
                     None => println!("{name} (not loaded)"),
                 }
                 if let Some(err) = p["lastError"].as_str() {
@@ -243,12 +275,33 @@ fn check(mut config: Config, file: &std::path::Path) -> anyhow::Result<()> {
         if app.plugins.dir().is_dir() {
             app.plugins.reload().await;
         }
-        let plugin = app.plugins.check(file).await.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let plugin = app
+            .plugins
+            .check(file)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         println!("{} {} — OK", plugin.name(), plugin.manifest.version);
-        println!("imports: {}", if plugin.imports.is_empty() { "none".to_owned() } else { plugin.imports.iter().map(|i| i.grant_name()).collect::<Vec<_>>().join(", ") });
+        println!(
+            "imports: {}",
+            if plugin.imports.is_empty() {
+                "none".to_owned()
+            } else {
+                plugin
+                    .imports
+                    .iter()
+                    .map(|i| i.grant_name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
         for r in &plugin.manifest.routes {
             let path = format!("/api/v1{}", r.template);
-            println!("  {:<6} {path:<56} {:<8} {}", r.method.as_str(), r.capability.as_str(), r.operation_id);
+            println!(
+                "  {:<6} {path:<56} {:<8} {}",
+                r.method.as_str(),
+                r.capability.as_str(),
+                r.operation_id
+            );
         }
         if !plugin.manifest.events.is_empty() {
             println!("events: {}", plugin.manifest.events.join(", "));

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -38,7 +38,7 @@ pub struct ServerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// The operator listener (health, metrics, plugin and key management, sandbox control).
-    /// Loopback by default; set to `""`-like `0.0.0.0:0` only with a token.
+    /// Loopback by default; any other address requires `token`.
     pub listen: SocketAddr,
     /// Bearer token required on the admin listener. Mandatory when it is not on loopback.
     pub token: Option<String>,
@@ -301,21 +301,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            admin: AdminConfig::default(),
-            storage: StorageConfig::default(),
-            plugins: PluginsConfig::default(),
-            limits: LimitsConfig::default(),
-            auth: AuthConfig::default(),
-            engine: EngineConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
-
 /// Command-line values that override the file and environment (only those given).
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Overrides {
@@ -416,11 +401,10 @@ impl Config {
     }
 
     pub fn gateway_id(&self) -> String {
-        self.server.gateway_id.clone().unwrap_or_else(|| {
-            gethostname::gethostname()
-                .to_string_lossy()
-                .into_owned()
-        })
+        self.server
+            .gateway_id
+            .clone()
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
     }
 
     pub fn plugin_cache_dir(&self) -> PathBuf {

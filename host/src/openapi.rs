@@ -27,7 +27,8 @@ impl OpenApiCache {
         {
             return doc.clone();
         }
-        let doc = bytes::Bytes::from(serde_json::to_vec_pretty(&document(catalog)).unwrap_or_default());
+        let doc =
+            bytes::Bytes::from(serde_json::to_vec_pretty(&document(catalog)).unwrap_or_default());
         *c = Some((catalog.generation, doc.clone()));
         doc
     }
@@ -41,7 +42,11 @@ pub fn serve_public(app: &Arc<App>, method: &http::Method, path: &str) -> Option
     match path {
         "/openapi.json" => {
             let catalog = app.plugins.catalog();
-            Some(bytes_response(200, "application/json", app.openapi.get(&catalog)))
+            Some(bytes_response(
+                200,
+                "application/json",
+                app.openapi.get(&catalog),
+            ))
         }
         "/docs" | "/docs/" => Some(bytes_response(200, "text/html; charset=utf-8", DOCS_PAGE)),
         _ => None,
@@ -60,18 +65,33 @@ fn error_response(description: &str) -> Value {
 }
 
 /// The documented failures of every route, by status.
-fn error_statuses(target: &RouteTarget, template: &RouteTemplate) -> Vec<(&'static str, &'static str)> {
+fn error_statuses(
+    target: &RouteTarget,
+    template: &RouteTemplate,
+) -> Vec<(&'static str, &'static str)> {
     let mut v = vec![
         ("400", "Bad input (validation_error)"),
         ("401", "Missing or invalid credential (unauthorized)"),
-        ("403", "The credential lacks the route's capability (forbidden)"),
-        ("404", "Unknown resource, or another organization's (not_found)"),
+        (
+            "403",
+            "The credential lacks the route's capability (forbidden)",
+        ),
+        (
+            "404",
+            "Unknown resource, or another organization's (not_found)",
+        ),
         ("413", "Body over the configured limit (payload_too_large)"),
         ("500", "The request failed inside the gateway (internal)"),
-        ("503", "The gateway is at capacity or shutting down (unavailable)"),
+        (
+            "503",
+            "The gateway is at capacity or shutting down (unavailable)",
+        ),
     ];
     if template.has_param("session") && target.spec().is_some() {
-        v.push(("501", "A LIVE call on a session that is not connected (not_implemented)"));
+        v.push((
+            "501",
+            "A LIVE call on a session that is not connected (not_implemented)",
+        ));
     }
     v
 }
@@ -91,12 +111,15 @@ fn host_route_doc(h: HostRoute) -> (&'static str, Option<Value>, Value, u16) {
         ),
         HostRoute::CreateApiKey => (
             "Mint an API key; the secret (`key`) is shown only in this answer",
-            Some(json!({"type": "object", "required": ["name", "permissions"], "additionalProperties": false, "properties": {
+            Some(
+                json!({"type": "object", "required": ["name", "permissions"], "additionalProperties": false, "properties": {
                 "name": {"type": "string", "maxLength": 100},
-                "permissions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["read", "send", "manage"]}}}})),
+                "permissions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["read", "send", "manage"]}}}}),
+            ),
             {
                 let mut k = key.clone();
-                k["properties"]["key"] = json!({"type": "string", "description": "the secret, wa_…"});
+                k["properties"]["key"] =
+                    json!({"type": "string", "description": "the secret, wa_…"});
                 k
             },
             201,
@@ -118,7 +141,10 @@ pub fn document(catalog: &Catalog) -> Value {
             }
             s
         };
-        let key = shapes.entry(shape).or_insert_with(|| template.as_str().to_owned()).clone();
+        let key = shapes
+            .entry(shape)
+            .or_insert_with(|| template.as_str().to_owned())
+            .clone();
         let key_template = RouteTemplate::parse(&key).expect("stored templates are valid");
         let mut parameters: Vec<Value> = key_template
             .params()
@@ -133,28 +159,38 @@ pub fn document(catalog: &Catalog) -> Value {
                 json!({"name": p, "in": "path", "required": true, "description": description, "schema": {"type": "string"}})
             })
             .collect();
-        let (summary, description, request, response, status, owner, operation_id, capability) = match target {
-            RouteTarget::Host(h) => {
-                let (summary, request, response, status) = host_route_doc(*h);
-                (summary.to_owned(), None, request, response, status, "host".to_owned(), h.operation_id().to_owned(), h.capability())
-            }
-            RouteTarget::Plugin { plugin, route } => {
-                let r = &plugin.manifest.routes[*route];
-                for (name, desc, required) in &r.query_params {
-                    parameters.push(json!({"name": name, "in": "query", "required": required, "description": desc, "schema": {"type": "string"}}));
+        let (summary, description, request, response, status, owner, operation_id, capability) =
+            match target {
+                RouteTarget::Host(h) => {
+                    let (summary, request, response, status) = host_route_doc(*h);
+                    (
+                        summary.to_owned(),
+                        None,
+                        request,
+                        response,
+                        status,
+                        "host".to_owned(),
+                        h.operation_id().to_owned(),
+                        h.capability(),
+                    )
                 }
-                (
-                    r.summary.clone(),
-                    r.description.clone(),
-                    r.request_schema.clone(),
-                    r.response_schema.clone().unwrap_or(json!({})),
-                    r.success_status,
-                    plugin.name().to_owned(),
-                    r.operation_id.clone(),
-                    r.capability,
-                )
-            }
-        };
+                RouteTarget::Plugin { plugin, route } => {
+                    let r = &plugin.manifest.routes[*route];
+                    for (name, desc, required) in &r.query_params {
+                        parameters.push(json!({"name": name, "in": "query", "required": required, "description": desc, "schema": {"type": "string"}}));
+                    }
+                    (
+                        r.summary.clone(),
+                        r.description.clone(),
+                        r.request_schema.clone(),
+                        r.response_schema.clone().unwrap_or(json!({})),
+                        r.success_status,
+                        plugin.name().to_owned(),
+                        r.operation_id.clone(),
+                        r.capability,
+                    )
+                }
+            };
         let mut responses = Map::new();
         let success = if status == 204 {
             json!({"description": "Done; no body"})
@@ -170,7 +206,10 @@ pub fn document(catalog: &Catalog) -> Value {
             responses.insert(code.to_owned(), error_response(desc));
         }
         if method == Method::Post || method == Method::Put || method == Method::Patch {
-            responses.insert("405".into(), error_response("Route exists, method does not (method_not_allowed)"));
+            responses.insert(
+                "405".into(),
+                error_response("Route exists, method does not (method_not_allowed)"),
+            );
         }
         let mut op = json!({
             "operationId": operation_id,
@@ -188,7 +227,8 @@ pub fn document(catalog: &Catalog) -> Value {
             "security": [{"bearer": []}, {"apiKey": []}],
         });
         if let Some(schema) = request {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
+            op["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": schema}}});
         }
         paths
             .entry(key)

@@ -30,13 +30,15 @@ pub fn spawn_triggers(app: Arc<App>) {
 fn spawn_watcher(app: Arc<App>) {
     let dir = app.plugins.dir().to_owned();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut watcher = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res
-            && !matches!(ev.kind, notify::EventKind::Access(_))
-        {
-            let _ = tx.send(());
-        }
-    }) {
+    let mut watcher = match notify::recommended_watcher(
+        move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res
+                && !matches!(ev.kind, notify::EventKind::Access(_))
+            {
+                let _ = tx.send(());
+            }
+        },
+    ) {
         Ok(w) => w,
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch the plugin directory; use SIGHUP or the admin API to reload");

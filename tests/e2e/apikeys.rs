@@ -24,13 +24,24 @@ fn missing_unknown_and_malformed_keys_are_401() {
     let g = Gateway::start();
     g.raw("GET", "/api/v1/chaos/ok", &[], None)
         .assert_error(401, "unauthorized");
-    g.get("/chaos/ok", "wa_thisKeyDoesNotExist").assert_error(401, "unauthorized");
+    g.get("/chaos/ok", "wa_thisKeyDoesNotExist")
+        .assert_error(401, "unauthorized");
     g.raw("GET", "/api/v1/chaos/ok", &[("x-api-key", "wa_nope")], None)
         .assert_error(401, "unauthorized");
-    g.raw("GET", "/api/v1/chaos/ok", &[("authorization", "Basic dXNlcjpwYXNz")], None)
-        .assert_error(401, "unauthorized");
-    g.raw("GET", "/api/v1/chaos/ok", &[("authorization", "Bearer ")], None)
-        .assert_error(401, "unauthorized");
+    g.raw(
+        "GET",
+        "/api/v1/chaos/ok",
+        &[("authorization", "Basic dXNlcjpwYXNz")],
+        None,
+    )
+    .assert_error(401, "unauthorized");
+    g.raw(
+        "GET",
+        "/api/v1/chaos/ok",
+        &[("authorization", "Bearer ")],
+        None,
+    )
+    .assert_error(401, "unauthorized");
 }
 
 #[test]
@@ -38,11 +49,33 @@ fn both_header_forms_authenticate() {
     let g = Gateway::start();
     let key = g.key("org_keys", &["read"]);
     let bearer = format!("Bearer {key}");
-    assert_eq!(g.raw("GET", "/api/v1/chaos/ok", &[("authorization", &bearer)], None).status, 200);
-    assert_eq!(g.raw("GET", "/api/v1/chaos/ok", &[("x-api-key", &key)], None).status, 200);
+    assert_eq!(
+        g.raw(
+            "GET",
+            "/api/v1/chaos/ok",
+            &[("authorization", &bearer)],
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        g.raw("GET", "/api/v1/chaos/ok", &[("x-api-key", &key)], None)
+            .status,
+        200
+    );
     // Scheme names are case-insensitive.
     let lower = format!("bearer {key}");
-    assert_eq!(g.raw("GET", "/api/v1/chaos/ok", &[("authorization", &lower)], None).status, 200);
+    assert_eq!(
+        g.raw(
+            "GET",
+            "/api/v1/chaos/ok",
+            &[("authorization", &lower)],
+            None
+        )
+        .status,
+        200
+    );
 }
 
 #[test]
@@ -58,13 +91,27 @@ fn a_key_without_the_capability_is_403() {
     // Sessions need `manage`; a read key is refused even for a GET.
     g.get("/sessions", &read).assert_error(403, "forbidden");
     // `manage` does not imply `read`.
-    g.get(&format!("/sessions/{s}/notes"), &manage).assert_error(403, "forbidden");
+    g.get(&format!("/sessions/{s}/notes"), &manage)
+        .assert_error(403, "forbidden");
 }
 
 #[test]
 fn cli_creates_lists_and_revokes_keys_while_the_gateway_runs() {
     let g = Gateway::start();
-    let (ok, out, err) = cli(&g, &["apikey", "create", "--org", "org_cli", "--name", "ci", "--permissions", "read,send", "--json"]);
+    let (ok, out, err) = cli(
+        &g,
+        &[
+            "apikey",
+            "create",
+            "--org",
+            "org_cli",
+            "--name",
+            "ci",
+            "--permissions",
+            "read,send",
+            "--json",
+        ],
+    );
     assert!(ok, "{err}");
     let created: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let secret = created["key"].as_str().unwrap().to_owned();
@@ -79,7 +126,8 @@ fn cli_creates_lists_and_revokes_keys_while_the_gateway_runs() {
 
     let (ok, _, err) = cli(&g, &["apikey", "revoke", &id]);
     assert!(ok, "{err}");
-    g.get("/chaos/ok", &secret).assert_error(401, "unauthorized");
+    g.get("/chaos/ok", &secret)
+        .assert_error(401, "unauthorized");
     let (ok, _, _) = cli(&g, &["apikey", "revoke", &id]);
     assert!(!ok, "revoking twice must fail");
 }
@@ -88,7 +136,20 @@ fn cli_creates_lists_and_revokes_keys_while_the_gateway_runs() {
 fn cli_works_on_a_stopped_gateway_and_keys_survive_restart() {
     let mut g = Gateway::start();
     assert!(g.stop());
-    let (ok, out, err) = cli(&g, &["apikey", "create", "--org", "org_cli", "--name", "offline", "--permissions", "read", "--json"]);
+    let (ok, out, err) = cli(
+        &g,
+        &[
+            "apikey",
+            "create",
+            "--org",
+            "org_cli",
+            "--name",
+            "offline",
+            "--permissions",
+            "read",
+            "--json",
+        ],
+    );
     assert!(ok, "{err}");
     let secret = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["key"]
         .as_str()

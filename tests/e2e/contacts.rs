@@ -13,7 +13,10 @@ const HOOD: &str = "120363029876543210@g.us";
 
 fn world_size() -> usize {
     let text = std::fs::read_to_string(root().join("examples/sandbox-world.json")).unwrap();
-    serde_json::from_str::<Value>(&text).unwrap()["contacts"].as_array().unwrap().len()
+    serde_json::from_str::<Value>(&text).unwrap()["contacts"]
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 fn all_contacts(g: &Gateway, key: &str, s: &str, query: &str, limit: usize) -> Vec<Value> {
@@ -61,7 +64,10 @@ fn get_contact_shows_dm_and_every_group_with_role_and_tag() {
     let key = g.key("org_c", &["read", "send", "manage"]);
     let s = synced(&g, &key, world_size());
 
-    let r = g.get(&format!("/sessions/{s}/contacts/{}", ALICE.replace('@', "%40")), &key);
+    let r = g.get(
+        &format!("/sessions/{s}/contacts/{}", ALICE.replace('@', "%40")),
+        &key,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let c = r.json();
     let id = &c["identity"];
@@ -88,24 +94,35 @@ fn get_contact_shows_dm_and_every_group_with_role_and_tag() {
     assert_eq!(groups[1]["tag"], "Alice from 4B");
 
     // The same person by raw LID and by phone JID.
-    let raw = g.get(&format!("/sessions/{s}/contacts/{ALICE}"), &key).json();
+    let raw = g
+        .get(&format!("/sessions/{s}/contacts/{ALICE}"), &key)
+        .json();
     assert_eq!(raw["identity"]["id"], c["identity"]["id"]);
-    let by_phone = g.get(&format!("/sessions/{s}/contacts/6281234567890%40s.whatsapp.net"), &key).json();
+    let by_phone = g
+        .get(
+            &format!("/sessions/{s}/contacts/6281234567890%40s.whatsapp.net"),
+            &key,
+        )
+        .json();
     assert_eq!(by_phone["identity"]["id"], c["identity"]["id"]);
 
     // A LID-only person seen in a group, no DM, no phone.
-    let farid = g.get(&format!("/sessions/{s}/contacts/300991234567004@lid"), &key).json();
+    let farid = g
+        .get(&format!("/sessions/{s}/contacts/300991234567004@lid"), &key)
+        .json();
     assert_eq!(farid["identity"]["phoneNumber"], Value::Null);
     assert_eq!(farid["identity"]["name"], "Farid");
     assert_eq!(farid["dm"], false);
     assert_eq!(farid["groups"][0]["tag"], "F.");
 
     // Not stored, malformed.
-    g.get(&format!("/sessions/{s}/contacts/999999999999999@lid"), &key).assert_error(404, "not_found");
+    g.get(&format!("/sessions/{s}/contacts/999999999999999@lid"), &key)
+        .assert_error(404, "not_found");
     let r = g.get(&format!("/sessions/{s}/contacts/not-a-jid"), &key);
     r.assert_error(400, "validation_error");
     assert_eq!(r.json()["error"]["details"]["field"], "lid");
-    g.get(&format!("/sessions/{s}/contacts/{PROJECT}"), &key).assert_error(400, "validation_error");
+    g.get(&format!("/sessions/{s}/contacts/{PROJECT}"), &key)
+        .assert_error(400, "validation_error");
 }
 
 #[test]
@@ -114,27 +131,59 @@ fn injected_participant_changes_and_messages_update_the_store() {
     let key = g.key("org_c", &["read", "manage"]);
     let s = synced(&g, &key, world_size());
     let inject = |event: &str, payload: Value| {
-        let r = g.admin_call("POST", &format!("/sandbox/sessions/{s}/events"), Some(json!({"event": event, "payload": payload})));
+        let r = g.admin_call(
+            "POST",
+            &format!("/sandbox/sessions/{s}/events"),
+            Some(json!({"event": event, "payload": payload})),
+        );
         assert_eq!(r.status, 200, "{}", r.text());
     };
     let contact = |lid: &str| g.get(&format!("/sessions/{s}/contacts/{lid}"), &key).json();
-    let group_of = |c: &Value, gid: &str| c["groups"].as_array().unwrap().iter().find(|g| g["jid"] == gid).cloned();
+    let group_of = |c: &Value, gid: &str| {
+        c["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["jid"] == gid)
+            .cloned()
+    };
 
     // Promote with a new nickname.
-    inject("group.participants", json!({"group": HOOD, "action": "promote", "participants": [{"lid": ALICE, "tag": "Alice (admin)"}]}));
-    assert!(wait_for(Duration::from_secs(10), || {
-        group_of(&contact(ALICE), HOOD).is_some_and(|m| m["role"] == "admin" && m["tag"] == "Alice (admin)")
-    }), "{}", contact(ALICE));
+    inject(
+        "group.participants",
+        json!({"group": HOOD, "action": "promote", "participants": [{"lid": ALICE, "tag": "Alice (admin)"}]}),
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            group_of(&contact(ALICE), HOOD)
+                .is_some_and(|m| m["role"] == "admin" && m["tag"] == "Alice (admin)")
+        }),
+        "{}",
+        contact(ALICE)
+    );
 
     // Bob leaves the project group.
-    inject("group.participants", json!({"group": PROJECT, "action": "remove", "participants": [{"lid": BOB}]}));
-    assert!(wait_for(Duration::from_secs(10), || group_of(&contact(BOB), PROJECT).is_none()));
+    inject(
+        "group.participants",
+        json!({"group": PROJECT, "action": "remove", "participants": [{"lid": BOB}]}),
+    );
+    assert!(wait_for(Duration::from_secs(10), || group_of(
+        &contact(BOB),
+        PROJECT
+    )
+    .is_none()));
 
     // A stranger writes in a group: a new identity with their push name, a membership.
     let stranger = "400000000000001@lid";
-    inject("message", json!({"id": "M1", "chat": PROJECT, "sender": stranger, "isGroup": true,
-                             "pushName": "Newcomer", "timestamp": 1_800_000_000_000u64, "type": "text", "text": "hi"}));
-    assert!(wait_for(Duration::from_secs(10), || contact(stranger)["identity"]["name"] == "Newcomer"));
+    inject(
+        "message",
+        json!({"id": "M1", "chat": PROJECT, "sender": stranger, "isGroup": true,
+                             "pushName": "Newcomer", "timestamp": 1_800_000_000_000u64, "type": "text", "text": "hi"}),
+    );
+    assert!(wait_for(
+        Duration::from_secs(10),
+        || contact(stranger)["identity"]["name"] == "Newcomer"
+    ));
     let c = contact(stranger);
     assert_eq!(c["dm"], false);
     let m = group_of(&c, PROJECT).unwrap();
@@ -142,22 +191,45 @@ fn injected_participant_changes_and_messages_update_the_store() {
     assert_eq!(m["lastSeen"], 1_800_000_000_000u64);
 
     // A person known only by phone and one known only by LID turn out to be one: merged.
-    inject("contacts.upsert", json!({"source": "contact_sync", "contacts": [{"jid": "33612345678@s.whatsapp.net", "name": "Zoé"}]}));
-    inject("message", json!({"id": "M2", "chat": "400000000000002@lid", "sender": "400000000000002@lid", "isGroup": false,
-                             "pushName": "zoe", "timestamp": 1_800_000_000_001u64, "type": "text"}));
-    assert!(wait_for(Duration::from_secs(10), || contact("400000000000002@lid")["identity"]["id"].is_u64()));
+    inject(
+        "contacts.upsert",
+        json!({"source": "contact_sync", "contacts": [{"jid": "33612345678@s.whatsapp.net", "name": "Zoé"}]}),
+    );
+    inject(
+        "message",
+        json!({"id": "M2", "chat": "400000000000002@lid", "sender": "400000000000002@lid", "isGroup": false,
+                             "pushName": "zoe", "timestamp": 1_800_000_000_001u64, "type": "text"}),
+    );
+    assert!(wait_for(Duration::from_secs(10), || contact(
+        "400000000000002@lid"
+    )["identity"]["id"]
+        .is_u64()));
     let before = all_contacts(&g, &key, &s, "", 200).len();
-    inject("lid.mapping", json!({"mappings": [{"lid": "400000000000002@lid", "jid": "33612345678@s.whatsapp.net"}]}));
-    assert!(wait_for(Duration::from_secs(10), || contact("400000000000002@lid")["identity"]["phoneNumber"] == "33612345678"));
+    inject(
+        "lid.mapping",
+        json!({"mappings": [{"lid": "400000000000002@lid", "jid": "33612345678@s.whatsapp.net"}]}),
+    );
+    assert!(wait_for(Duration::from_secs(10), || contact(
+        "400000000000002@lid"
+    )["identity"]["phoneNumber"]
+        == "33612345678"));
     let zoe = contact("400000000000002@lid");
     assert_eq!(zoe["identity"]["name"], "Zoé", "the address-book name wins");
     assert_eq!(zoe["dm"], true, "the DM moved with the merge");
     assert_eq!(all_contacts(&g, &key, &s, "", 200).len(), before - 1);
-    let by_phone = g.get(&format!("/sessions/{s}/contacts/33612345678@s.whatsapp.net"), &key).json();
+    let by_phone = g
+        .get(
+            &format!("/sessions/{s}/contacts/33612345678@s.whatsapp.net"),
+            &key,
+        )
+        .json();
     assert_eq!(by_phone["identity"]["id"], zoe["identity"]["id"]);
 
     // A malformed event is refused by the plugin and changes nothing.
-    inject("group.participants", json!({"group": "not-a-group", "action": "add", "participants": []}));
+    inject(
+        "group.participants",
+        json!({"group": "not-a-group", "action": "add", "participants": []}),
+    );
     assert_eq!(all_contacts(&g, &key, &s, "", 200).len(), before - 1);
 }
 
@@ -172,13 +244,18 @@ fn paging_a_large_world_returns_every_contact_exactly_once() {
                    "name": format!("Person {i:03}"), "dm": i % 3 == 0})
         })
         .collect();
-    let members: Vec<Value> = (0..40).map(|i| json!({"lid": format!("{}@lid", 500000000000000u64 + i * 7)})).collect();
+    let members: Vec<Value> = (0..40)
+        .map(|i| json!({"lid": format!("{}@lid", 500000000000000u64 + i * 7)}))
+        .collect();
     std::fs::write(
         &world,
         json!({"contacts": contacts, "groups": [{"jid": "120363000000000001@g.us", "subject": "Big", "participants": members}]}).to_string(),
     )
     .unwrap();
-    let g = Gateway::with(Options { world: Some(world), ..Options::default() });
+    let g = Gateway::with(Options {
+        world: Some(world),
+        ..Options::default()
+    });
     let key = g.key("org_many", &["read", "manage"]);
     let s = synced(&g, &key, n as usize);
 
@@ -197,11 +274,25 @@ fn paging_a_large_world_returns_every_contact_exactly_once() {
     // Filters page the same way.
     assert_eq!(all_contacts(&g, &key, &s, "source=dm", 7).len(), 100);
     assert_eq!(all_contacts(&g, &key, &s, "source=group", 7).len(), 40);
-    assert_eq!(all_contacts(&g, &key, &s, "group=120363000000000001%40g.us", 7).len(), 40);
-    assert_eq!(all_contacts(&g, &key, &s, "q=person%2012", 7).len(), 10, "Person 120-129");
+    assert_eq!(
+        all_contacts(&g, &key, &s, "group=120363000000000001%40g.us", 7).len(),
+        40
+    );
+    assert_eq!(
+        all_contacts(&g, &key, &s, "q=person%2012", 7).len(),
+        10,
+        "Person 120-129"
+    );
     assert_eq!(all_contacts(&g, &key, &s, "q=%2B15550000299", 7).len(), 1);
     // limit 0 means the default page.
-    assert_eq!(g.get(&format!("/sessions/{s}/contacts?limit=0"), &key).json()["data"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        g.get(&format!("/sessions/{s}/contacts?limit=0"), &key)
+            .json()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        50
+    );
 }
 
 #[test]
@@ -210,7 +301,10 @@ fn list_filters_and_bad_queries() {
     let key = g.key("org_c", &["read", "manage"]);
     let s = synced(&g, &key, world_size());
     let names = |q: &str| -> Vec<String> {
-        all_contacts(&g, &key, &s, q, 50).iter().map(|c| c["name"].as_str().unwrap_or("").to_owned()).collect()
+        all_contacts(&g, &key, &s, q, 50)
+            .iter()
+            .map(|c| c["name"].as_str().unwrap_or("").to_owned())
+            .collect()
     };
     let dms = names("source=dm");
     assert!(dms.contains(&"Alice".to_owned()) && dms.contains(&"Bob Martin".to_owned()));
@@ -221,10 +315,24 @@ fn list_filters_and_bad_queries() {
     assert_eq!(names("q=acme"), vec!["Alice"], "business names match too");
     assert_eq!(names("q=4155550"), vec!["Bob Martin"]);
     let first = &all_contacts(&g, &key, &s, "q=alice", 50)[0];
-    for f in ["id", "lid", "name", "businessName", "phoneJid", "phoneNumber", "firstSeenAt", "updatedAt"] {
+    for f in [
+        "id",
+        "lid",
+        "name",
+        "businessName",
+        "phoneJid",
+        "phoneNumber",
+        "firstSeenAt",
+        "updatedAt",
+    ] {
         assert!(first.get(f).is_some(), "identity lacks {f}");
     }
-    for (q, field) in [("source=email", "source"), ("group=123", "group"), ("limit=x", "limit"), ("cursor=zz", "cursor")] {
+    for (q, field) in [
+        ("source=email", "source"),
+        ("group=123", "group"),
+        ("limit=x", "limit"),
+        ("cursor=zz", "cursor"),
+    ] {
         let r = g.get(&format!("/sessions/{s}/contacts?{q}"), &key);
         r.assert_error(400, "validation_error");
         assert_eq!(r.json()["error"]["details"]["field"], field, "{q}");
@@ -240,26 +348,52 @@ fn live_operations_on_the_sandbox() {
 
     let r = g.get(&format!("{base}/check?phone=%2B62%20812-3456-7890"), &key);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json(), json!({"query": "6281234567890", "isOnWhatsApp": true, "jid": "6281234567890@s.whatsapp.net", "lid": ALICE}));
+    assert_eq!(
+        r.json(),
+        json!({"query": "6281234567890", "isOnWhatsApp": true, "jid": "6281234567890@s.whatsapp.net", "lid": ALICE})
+    );
     let r = g.get(&format!("{base}/check?phone=4915700000000"), &key);
-    assert_eq!(r.json(), json!({"query": "4915700000000", "isOnWhatsApp": false, "jid": null, "lid": null}));
-    g.get(&format!("{base}/check"), &key).assert_error(400, "validation_error");
-    g.get(&format!("{base}/check?phone=abc"), &key).assert_error(400, "validation_error");
+    assert_eq!(
+        r.json(),
+        json!({"query": "4915700000000", "isOnWhatsApp": false, "jid": null, "lid": null})
+    );
+    g.get(&format!("{base}/check"), &key)
+        .assert_error(400, "validation_error");
+    g.get(&format!("{base}/check?phone=abc"), &key)
+        .assert_error(400, "validation_error");
 
-    let r = g.get(&format!("{base}/6281234567890%40s.whatsapp.net/picture"), &key);
+    let r = g.get(
+        &format!("{base}/6281234567890%40s.whatsapp.net/picture"),
+        &key,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let p = r.json();
     assert_eq!(p["id"], "1719662400");
-    assert!(p["url"].as_str().unwrap().starts_with("https://pps.whatsapp.net/"));
+    assert!(
+        p["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://pps.whatsapp.net/")
+    );
     assert_eq!(p["type"], "image");
     assert!(p["directPath"].as_str().unwrap().starts_with("/v/"));
     // Hidden by privacy, and no picture at all: 404.
-    g.get(&format!("{base}/{BOB}/picture"), &key).assert_error(404, "not_found");
-    g.get(&format!("{base}/447700900123@s.whatsapp.net/picture"), &key).assert_error(404, "not_found");
-    g.get(&format!("{base}/garbage/picture"), &key).assert_error(400, "validation_error");
+    g.get(&format!("{base}/{BOB}/picture"), &key)
+        .assert_error(404, "not_found");
+    g.get(&format!("{base}/447700900123@s.whatsapp.net/picture"), &key)
+        .assert_error(404, "not_found");
+    g.get(&format!("{base}/garbage/picture"), &key)
+        .assert_error(400, "validation_error");
 
-    assert_eq!(g.get(&format!("{base}/{ALICE}/about"), &key).json(), json!({"about": "Building things at Acme"}));
-    assert_eq!(g.get(&format!("{base}/447700900123@s.whatsapp.net/about"), &key).json(), json!({"about": ""}));
+    assert_eq!(
+        g.get(&format!("{base}/{ALICE}/about"), &key).json(),
+        json!({"about": "Building things at Acme"})
+    );
+    assert_eq!(
+        g.get(&format!("{base}/447700900123@s.whatsapp.net/about"), &key)
+            .json(),
+        json!({"about": ""})
+    );
 
     // The world starts with Jonas blocked.
     let blocked = g.get(&format!("{base}/blocked"), &key).json();
@@ -275,13 +409,35 @@ fn live_operations_on_the_sandbox() {
     }
     let blocked = g.get(&format!("{base}/blocked"), &key).json();
     assert_eq!(blocked["data"].as_array().unwrap().len(), 2);
-    assert!(blocked["data"].as_array().unwrap().iter().any(|b| b["lid"] == BOB && b["blockedAt"].as_u64().is_some()));
+    assert!(
+        blocked["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["lid"] == BOB && b["blockedAt"].as_u64().is_some())
+    );
     for _ in 0..2 {
-        assert_eq!(g.post(&format!("{base}/14155550123%40s.whatsapp.net/unblock"), &key, json!({})).status, 204);
+        assert_eq!(
+            g.post(
+                &format!("{base}/14155550123%40s.whatsapp.net/unblock"),
+                &key,
+                json!({})
+            )
+            .status,
+            204
+        );
     }
-    assert_eq!(g.get(&format!("{base}/blocked"), &key).json()["data"].as_array().unwrap().len(), 1);
-    g.post(&format!("{base}/not-a-jid/block"), &key, json!({})).assert_error(400, "validation_error");
-    g.post(&format!("{base}/{PROJECT}/block"), &key, json!({})).assert_error(400, "validation_error");
+    assert_eq!(
+        g.get(&format!("{base}/blocked"), &key).json()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    g.post(&format!("{base}/not-a-jid/block"), &key, json!({}))
+        .assert_error(400, "validation_error");
+    g.post(&format!("{base}/{PROJECT}/block"), &key, json!({}))
+        .assert_error(400, "validation_error");
 }
 
 #[test]
@@ -292,7 +448,12 @@ fn live_calls_answer_501_when_the_connection_drops_and_stored_reads_still_work()
     let r = g.admin_call("POST", &format!("/sandbox/sessions/{s}/disconnect"), None);
     assert_eq!(r.status, 200, "{}", r.text());
     let st = g.wait_status(&s, &key, "starting");
-    assert!(st["statusReason"].as_str().unwrap().contains("connection lost"));
+    assert!(
+        st["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("connection lost")
+    );
     let base = format!("/sessions/{s}/contacts");
     for (method, path) in [
         ("GET", format!("{base}/check?phone=6281234567890")),
@@ -302,17 +463,23 @@ fn live_calls_answer_501_when_the_connection_drops_and_stored_reads_still_work()
         ("POST", format!("{base}/{ALICE}/unblock")),
         ("GET", format!("{base}/blocked")),
     ] {
-        g.call(method, &path, &key, (method == "POST").then(|| json!({}))).assert_error(501, "not_implemented");
+        g.call(method, &path, &key, (method == "POST").then(|| json!({})))
+            .assert_error(501, "not_implemented");
     }
     assert_eq!(g.get(&base, &key).status, 200);
     assert_eq!(g.get(&format!("{base}/{ALICE}"), &key).status, 200);
 
     // Restored: live again. Stopped: stored reads still work, live calls 501.
-    assert_eq!(g.admin_call("POST", &format!("/sandbox/sessions/{s}/reconnect"), None).status, 200);
+    assert_eq!(
+        g.admin_call("POST", &format!("/sandbox/sessions/{s}/reconnect"), None)
+            .status,
+        200
+    );
     g.wait_status(&s, &key, "working");
     assert_eq!(g.get(&format!("{base}/{ALICE}/about"), &key).status, 200);
     g.post(&format!("/sessions/{s}:stop"), &key, json!({}));
-    g.get(&format!("{base}/{ALICE}/about"), &key).assert_error(501, "not_implemented");
+    g.get(&format!("{base}/{ALICE}/about"), &key)
+        .assert_error(501, "not_implemented");
     assert_eq!(g.get(&format!("{base}/{ALICE}"), &key).status, 200);
 }
 
@@ -334,16 +501,24 @@ fn tenancy_and_capabilities() {
         ("POST", format!("{base}/{ALICE}/unblock")),
         ("GET", format!("{base}/blocked")),
     ] {
-        g.call(method, &path, &other, (method == "POST").then(|| json!({}))).assert_error(404, "not_found");
+        g.call(method, &path, &other, (method == "POST").then(|| json!({})))
+            .assert_error(404, "not_found");
     }
     let r = g.post(&format!("{base}/{ALICE}/block"), &read_only, json!({}));
     r.assert_error(403, "forbidden");
     assert_eq!(r.json()["error"]["details"]["required"], "send");
-    g.post(&format!("{base}/{ALICE}/unblock"), &read_only, json!({})).assert_error(403, "forbidden");
+    g.post(&format!("{base}/{ALICE}/unblock"), &read_only, json!({}))
+        .assert_error(403, "forbidden");
     // Reading is what a read key is for.
     assert_eq!(g.get(&format!("{base}/{ALICE}"), &read_only).status, 200);
     // Nothing was blocked by the refused calls.
-    assert_eq!(g.get(&format!("{base}/blocked"), &owner).json()["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        g.get(&format!("{base}/blocked"), &owner).json()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -351,12 +526,17 @@ fn the_store_survives_a_restart_and_is_removed_with_the_session() {
     let mut g = Gateway::start();
     let key = g.key("org_c", &["read", "manage"]);
     let s = synced(&g, &key, world_size());
-    let before = g.get(&format!("/sessions/{s}/contacts/{ALICE}"), &key).json();
+    let before = g
+        .get(&format!("/sessions/{s}/contacts/{ALICE}"), &key)
+        .json();
     g.post(&format!("/sessions/{s}:stop"), &key, json!({}));
     g.restart();
-    let after = g.get(&format!("/sessions/{s}/contacts/{ALICE}"), &key).json();
+    let after = g
+        .get(&format!("/sessions/{s}/contacts/{ALICE}"), &key)
+        .json();
     assert_eq!(after, before);
     assert_eq!(g.delete(&format!("/sessions/{s}"), &key).status, 204);
     let again = g.create_session(&key, json!({}));
-    g.get(&format!("/sessions/{again}/contacts/{ALICE}"), &key).assert_error(404, "not_found");
+    g.get(&format!("/sessions/{again}/contacts/{ALICE}"), &key)
+        .assert_error(404, "not_found");
 }

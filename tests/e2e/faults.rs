@@ -16,7 +16,13 @@ fn fault_under_load(path: &str) {
     let bad = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let (g, key, stop, ok, bad) = (g.clone(), key.clone(), stop.clone(), ok.clone(), bad.clone());
+            let (g, key, stop, ok, bad) = (
+                g.clone(),
+                key.clone(),
+                stop.clone(),
+                ok.clone(),
+                bad.clone(),
+            );
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let r = g.get("/chaos/ok", &key);
@@ -37,7 +43,10 @@ fn fault_under_load(path: &str) {
         r.assert_error(500, "internal");
         assert_eq!(r.json()["error"]["details"]["plugin"], "chaos");
         // Within the deadline, plus slack for a busy 2-core machine.
-        assert!(took < timeout + Duration::from_secs(3), "{path} took {took:?}");
+        assert!(
+            took < timeout + Duration::from_secs(3),
+            "{path} took {took:?}"
+        );
     }
     let before = ok.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(300));
@@ -45,14 +54,20 @@ fn fault_under_load(path: &str) {
     for w in workers {
         w.join().unwrap();
     }
-    assert_eq!(bad.load(Ordering::Relaxed), 0, "ordinary requests failed during {path}");
-    assert!(ok.load(Ordering::Relaxed) > before, "ordinary requests stalled during {path}");
-    // The fault is logged with the plugin's name.
-    let log = g.log();
-    assert!(
-        log.lines().any(|l| l.contains("plugin call failed") && l.contains("chaos")),
-        "no fault log line"
+    assert_eq!(
+        bad.load(Ordering::Relaxed),
+        0,
+        "ordinary requests failed during {path}"
     );
+    assert!(
+        ok.load(Ordering::Relaxed) > before,
+        "ordinary requests stalled during {path}"
+    );
+    // The fault is logged with the plugin's name.
+    g.wait_log(|log| {
+        log.lines()
+            .any(|l| l.contains("plugin call failed") && l.contains("chaos"))
+    });
     // And the plugin still serves.
     assert_eq!(g.get("/chaos/ok", &key).status, 200);
 }
@@ -79,8 +94,12 @@ fn faults_are_classified_in_the_log() {
     g.get("/chaos/trap", &key).assert_error(500, "internal");
     g.get("/chaos/loop", &key).assert_error(500, "internal");
     g.get("/chaos/oom", &key).assert_error(500, "internal");
-    let log = g.log();
-    for kind in ["kind=\"trap\"", "kind=\"timeout\"", "kind=\"out_of_memory\""] {
+    let log = g.wait_log(|log| log.contains("kind=\"out_of_memory\""));
+    for kind in [
+        "kind=\"trap\"",
+        "kind=\"timeout\"",
+        "kind=\"out_of_memory\"",
+    ] {
         assert!(log.contains(kind), "no {kind} in log");
     }
 }

@@ -56,7 +56,10 @@ pub fn ec_key(kid: &str) -> SigningKey {
         encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
         jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
                     "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())}),
-        public_pem: secret.public_key().to_public_key_pem(LineEnding::LF).unwrap(),
+        public_pem: secret
+            .public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap(),
     }
 }
 
@@ -70,7 +73,10 @@ pub fn ed_key(kid: &str) -> SigningKey {
         encoding: EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
         jwk: json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "use": "sig",
                     "x": B64.encode(signing.verifying_key().to_bytes())}),
-        public_pem: signing.verifying_key().to_public_key_pem(LineEnding::LF).unwrap(),
+        public_pem: signing
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap(),
     }
 }
 
@@ -84,7 +90,10 @@ pub struct JwksServer {
 impl JwksServer {
     pub fn start(keys: &[&SigningKey]) -> JwksServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
         let doc = Arc::new(Mutex::new(String::new()));
         let hits = Arc::new(AtomicUsize::new(0));
         let (d, h) = (doc.clone(), hits.clone());
@@ -135,7 +144,10 @@ impl JwksServer {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Standard claims for a person of `org` with `role`, valid for an hour.
@@ -171,8 +183,15 @@ pub fn forge(header: &Value, claims: &Value, signature: &[u8]) -> String {
 /// HS256 over `header.payload` with `secret`.
 pub fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
     use hmac::{Hmac, Mac};
-    let signing_input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    let signing_input = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
     mac.update(signing_input.as_bytes());
-    format!("{signing_input}.{}", B64.encode(mac.finalize().into_bytes()))
+    format!(
+        "{signing_input}.{}",
+        B64.encode(mac.finalize().into_bytes())
+    )
 }

@@ -44,20 +44,47 @@ fn bearer(token: &str) -> Vec<(String, String)> {
 fn run(g: &Gateway, cases: &[Case]) {
     let mut passed = 0;
     for (i, c) in cases.iter().enumerate() {
-        let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = c
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let body = (c.method != "GET" && c.method != "DELETE").then(|| b"{}".to_vec());
         let r = g.raw(c.method, &format!("/api/v1{}", c.path), &headers, body);
-        assert_ne!(r.status, 500, "case {} ({}) answered 500: {}", i + 1, c.name, r.text());
+        assert_ne!(
+            r.status,
+            500,
+            "case {} ({}) answered 500: {}",
+            i + 1,
+            c.name,
+            r.text()
+        );
         match c.code {
             Some(code) => {
                 r.assert_error(c.status, code);
             }
-            None => assert_eq!(r.status, c.status, "case {} ({}): {}", i + 1, c.name, r.text()),
+            None => assert_eq!(
+                r.status,
+                c.status,
+                "case {} ({}): {}",
+                i + 1,
+                c.name,
+                r.text()
+            ),
         }
         passed += 1;
-        println!("case {:>2}: {:<55} → {} {}", i + 1, c.name, r.status, c.code.unwrap_or("ok"));
+        println!(
+            "case {:>2}: {:<55} → {} {}",
+            i + 1,
+            c.name,
+            r.status,
+            c.code.unwrap_or("ok")
+        );
     }
-    println!("JWT/API-key security battery: {passed} of {} cases passed", cases.len());
+    println!(
+        "JWT/API-key security battery: {passed} of {} cases passed",
+        cases.len()
+    );
 }
 
 #[test]
@@ -83,7 +110,11 @@ fn security_battery() {
     no_org.as_object_mut().unwrap().remove("org");
 
     // alg none: a header that names no algorithm and an empty signature.
-    let none = forge(&json!({"alg": "none", "typ": "JWT", "kid": "rsa-1"}), &claims(member_org, "owner"), b"");
+    let none = forge(
+        &json!({"alg": "none", "typ": "JWT", "kid": "rsa-1"}),
+        &claims(member_org, "owner"),
+        b"",
+    );
     // HS256 "signed" with the RSA public key as the HMAC secret (key confusion).
     let confusion = hs256(
         &json!({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}),
@@ -105,7 +136,9 @@ fn security_battery() {
     };
     let key = g.key(member_org, &["read"]);
     let revoked = g.key(member_org, &["read"]);
-    let revoked_id = g.admin_call("GET", "/admin/api-keys?organization=org_battery", None).json()["data"]
+    let revoked_id = g
+        .admin_call("GET", "/admin/api-keys?organization=org_battery", None)
+        .json()["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -114,7 +147,11 @@ fn security_battery() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(g.admin_call("DELETE", &format!("/admin/api-keys/{revoked_id}"), None).status, 204);
+    assert_eq!(
+        g.admin_call("DELETE", &format!("/admin/api-keys/{revoked_id}"), None)
+            .status,
+        204
+    );
 
     let member = sign(&d.ec, &claims(member_org, "member"));
     let long = "A".repeat(7000);
@@ -122,35 +159,238 @@ fn security_battery() {
     let h = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
 
     let cases = vec![
-        Case { name: "RS256 token from the JWKS", headers: bearer(&owner), method: "GET", path: notes.clone(), status: 200, code: None },
-        Case { name: "ES256 token from the JWKS", headers: bearer(&sign(&d.ec, &claims(member_org, "owner"))), method: "GET", path: notes.clone(), status: 200, code: None },
-        Case { name: "EdDSA token from the JWKS", headers: bearer(&sign(&d.ed, &claims(member_org, "admin"))), method: "GET", path: notes.clone(), status: 200, code: None },
-        Case { name: "expired 5 s ago, within the leeway", headers: bearer(&sign(&d.rsa, &within_leeway)), method: "GET", path: notes.clone(), status: 200, code: None },
-        Case { name: "no credential", headers: vec![], method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "Bearer with garbage", headers: bearer("not-a-token"), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "Bearer with a garbage JWT shape", headers: bearer("eyJhbGciOi.eyJzdWIi.sig"), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "alg: none", headers: bearer(&none), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "HS256 signed with the RSA public key as secret", headers: bearer(&confusion), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "tampered payload", headers: bearer(&tampered), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "expired", headers: bearer(&sign(&d.rsa, &expired)), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "not yet valid (nbf in an hour)", headers: bearer(&sign(&d.rsa, &future)), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "wrong issuer", headers: bearer(&sign(&d.rsa, &wrong_iss)), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "wrong audience", headers: bearer(&sign(&d.rsa, &wrong_aud)), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "no organization claim", headers: bearer(&sign(&d.rsa, &no_org)), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "unknown kid", headers: bearer(&unknown_kid), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "member role on a manage route", headers: bearer(&member), method: "GET", path: "/sessions".into(), status: 403, code: Some("forbidden") },
-        Case { name: "member role on a read route", headers: bearer(&member), method: "GET", path: notes.clone(), status: 200, code: None },
-        Case { name: "org role on an /admin route", headers: bearer(&owner), method: "GET", path: "/admin/sessions".into(), status: 403, code: Some("forbidden") },
-        Case { name: "API key on an /admin route", headers: bearer(&key), method: "GET", path: "/admin/sessions".into(), status: 403, code: Some("forbidden") },
-        Case { name: "revoked API key", headers: bearer(&revoked), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "API key without the Bearer scheme", headers: h("authorization", &key), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "API key under the Token scheme", headers: h("authorization", &format!("Token {key}")), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "x-api-key carrying 'Bearer wa_…'", headers: h("x-api-key", &format!("Bearer {key}")), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "x-api-key carrying a JWT", headers: h("x-api-key", &owner), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "API key in x-api-key", headers: h("x-api-key", &key), method: "GET", path: notes.clone(), status: 200, code: None },
-        Case { name: "very long bearer (7 KB)", headers: bearer(&format!("eyJ{long}.a.b")), method: "GET", path: notes.clone(), status: 401, code: Some("unauthorized") },
-        Case { name: "very long header (40 KB)", headers: bearer(&huge), method: "GET", path: notes.clone(), status: 431, code: Some("payload_too_large") },
-        Case { name: "another org's token on this org's session", headers: bearer(&sign(&d.rsa, &claims("org_other", "owner"))), method: "GET", path: notes.clone(), status: 404, code: Some("not_found") },
+        Case {
+            name: "RS256 token from the JWKS",
+            headers: bearer(&owner),
+            method: "GET",
+            path: notes.clone(),
+            status: 200,
+            code: None,
+        },
+        Case {
+            name: "ES256 token from the JWKS",
+            headers: bearer(&sign(&d.ec, &claims(member_org, "owner"))),
+            method: "GET",
+            path: notes.clone(),
+            status: 200,
+            code: None,
+        },
+        Case {
+            name: "EdDSA token from the JWKS",
+            headers: bearer(&sign(&d.ed, &claims(member_org, "admin"))),
+            method: "GET",
+            path: notes.clone(),
+            status: 200,
+            code: None,
+        },
+        Case {
+            name: "expired 5 s ago, within the leeway",
+            headers: bearer(&sign(&d.rsa, &within_leeway)),
+            method: "GET",
+            path: notes.clone(),
+            status: 200,
+            code: None,
+        },
+        Case {
+            name: "no credential",
+            headers: vec![],
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "Bearer with garbage",
+            headers: bearer("not-a-token"),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "Bearer with a garbage JWT shape",
+            headers: bearer("eyJhbGciOi.eyJzdWIi.sig"),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "alg: none",
+            headers: bearer(&none),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "HS256 signed with the RSA public key as secret",
+            headers: bearer(&confusion),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "tampered payload",
+            headers: bearer(&tampered),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "expired",
+            headers: bearer(&sign(&d.rsa, &expired)),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "not yet valid (nbf in an hour)",
+            headers: bearer(&sign(&d.rsa, &future)),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "wrong issuer",
+            headers: bearer(&sign(&d.rsa, &wrong_iss)),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "wrong audience",
+            headers: bearer(&sign(&d.rsa, &wrong_aud)),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "no organization claim",
+            headers: bearer(&sign(&d.rsa, &no_org)),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "unknown kid",
+            headers: bearer(&unknown_kid),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "member role on a manage route",
+            headers: bearer(&member),
+            method: "GET",
+            path: "/sessions".into(),
+            status: 403,
+            code: Some("forbidden"),
+        },
+        Case {
+            name: "member role on a read route",
+            headers: bearer(&member),
+            method: "GET",
+            path: notes.clone(),
+            status: 200,
+            code: None,
+        },
+        Case {
+            name: "org role on an /admin route",
+            headers: bearer(&owner),
+            method: "GET",
+            path: "/admin/sessions".into(),
+            status: 403,
+            code: Some("forbidden"),
+        },
+        Case {
+            name: "API key on an /admin route",
+            headers: bearer(&key),
+            method: "GET",
+            path: "/admin/sessions".into(),
+            status: 403,
+            code: Some("forbidden"),
+        },
+        Case {
+            name: "revoked API key",
+            headers: bearer(&revoked),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "API key without the Bearer scheme",
+            headers: h("authorization", &key),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "API key under the Token scheme",
+            headers: h("authorization", &format!("Token {key}")),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "x-api-key carrying 'Bearer wa_…'",
+            headers: h("x-api-key", &format!("Bearer {key}")),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "x-api-key carrying a JWT",
+            headers: h("x-api-key", &owner),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "API key in x-api-key",
+            headers: h("x-api-key", &key),
+            method: "GET",
+            path: notes.clone(),
+            status: 200,
+            code: None,
+        },
+        Case {
+            name: "very long bearer (7 KB)",
+            headers: bearer(&format!("eyJ{long}.a.b")),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "very long header (40 KB)",
+            headers: bearer(&huge),
+            method: "GET",
+            path: notes.clone(),
+            status: 431,
+            code: Some("payload_too_large"),
+        },
+        Case {
+            name: "another org's token on this org's session",
+            headers: bearer(&sign(&d.rsa, &claims("org_other", "owner"))),
+            method: "GET",
+            path: notes.clone(),
+            status: 404,
+            code: Some("not_found"),
+        },
     ];
     run(&g, &cases);
     assert!(!g.log().contains(&owner), "tokens must never be logged");
@@ -181,7 +421,11 @@ fn a_key_removed_from_the_jwks_stops_working_after_the_ttl() {
     std::thread::sleep(Duration::from_millis(1200));
     g.get("/sessions", &token).assert_error(401, "unauthorized");
     // The remaining keys still work.
-    assert_eq!(g.get("/sessions", &sign(&d.rsa, &claims("org_remove", "owner"))).status, 200);
+    assert_eq!(
+        g.get("/sessions", &sign(&d.rsa, &claims("org_remove", "owner")))
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -207,11 +451,21 @@ fn a_flood_of_unknown_kids_does_not_hammer_the_jwks() {
     let took = started.elapsed();
     let fetched = d.jwks.hits() - before;
     let allowed = 1 + (took.as_millis() / interval.as_millis()) as usize;
-    println!("JWKS fetches during {} unknown-kid tokens in {took:?}: {fetched} (at most {allowed} allowed)", tokens.len());
+    println!(
+        "JWKS fetches during {} unknown-kid tokens in {took:?}: {fetched} (at most {allowed} allowed)",
+        tokens.len()
+    );
     assert!(fetched >= 1, "an unknown kid should trigger a refresh");
-    assert!(fetched <= allowed, "unknown kids caused {fetched} JWKS fetches");
+    assert!(
+        fetched <= allowed,
+        "unknown kids caused {fetched} JWKS fetches"
+    );
     // Known keys keep working throughout.
-    assert_eq!(g.get("/sessions", &sign(&d.rsa, &claims("org_flood", "owner"))).status, 200);
+    assert_eq!(
+        g.get("/sessions", &sign(&d.rsa, &claims("org_flood", "owner")))
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -251,7 +505,11 @@ fn api_keys_over_rest() {
     let other_owner = sign(&d.rsa, &claims("org_keys_b", "owner"));
     let member = sign(&d.rsa, &claims("org_keys_a", "member"));
 
-    let r = g.post("/api-keys", &owner, json!({"name": "ci bot", "permissions": ["read", "send"]}));
+    let r = g.post(
+        "/api-keys",
+        &owner,
+        json!({"name": "ci bot", "permissions": ["read", "send"]}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let created = r.json();
     let secret = created["key"].as_str().unwrap().to_owned();
@@ -266,7 +524,10 @@ fn api_keys_over_rest() {
     assert_eq!(g.get("/chaos/ok", &secret).status, 200);
     let list = g.get("/api-keys", &owner);
     assert_eq!(list.status, 200);
-    assert!(!list.text().contains(&secret), "the secret is shown once only");
+    assert!(
+        !list.text().contains(&secret),
+        "the secret is shown once only"
+    );
     let listed = &list.json()["data"][0];
     assert_eq!(listed["id"], id);
     assert_eq!(listed["name"], "ci bot");
@@ -276,18 +537,28 @@ fn api_keys_over_rest() {
 
     // Another organization neither sees nor revokes it.
     assert_eq!(g.get("/api-keys", &other_owner).json()["data"], json!([]));
-    g.delete(&format!("/api-keys/{id}"), &other_owner).assert_error(404, "not_found");
+    g.delete(&format!("/api-keys/{id}"), &other_owner)
+        .assert_error(404, "not_found");
     assert_eq!(g.get("/chaos/ok", &secret).status, 200);
 
     // Members and API keys cannot manage keys.
-    g.post("/api-keys", &member, json!({"name": "x", "permissions": ["read"]}))
-        .assert_error(403, "forbidden");
+    g.post(
+        "/api-keys",
+        &member,
+        json!({"name": "x", "permissions": ["read"]}),
+    )
+    .assert_error(403, "forbidden");
     let manage_key = g.key("org_keys_a", &["manage"]);
-    g.get("/api-keys", &manage_key).assert_error(403, "forbidden");
+    g.get("/api-keys", &manage_key)
+        .assert_error(403, "forbidden");
 
     // Bad input.
-    g.post("/api-keys", &owner, json!({"name": "x", "permissions": ["root"]}))
-        .assert_error(400, "validation_error");
+    g.post(
+        "/api-keys",
+        &owner,
+        json!({"name": "x", "permissions": ["root"]}),
+    )
+    .assert_error(400, "validation_error");
     g.post("/api-keys", &owner, json!({"permissions": ["read"]}))
         .assert_error(400, "validation_error");
     g.post("/api-keys", &owner, json!({"name": "x", "permissions": []}))
@@ -295,8 +566,10 @@ fn api_keys_over_rest() {
 
     // Revoke.
     assert_eq!(g.delete(&format!("/api-keys/{id}"), &owner).status, 204);
-    g.get("/chaos/ok", &secret).assert_error(401, "unauthorized");
-    g.delete(&format!("/api-keys/{id}"), &owner).assert_error(404, "not_found");
+    g.get("/chaos/ok", &secret)
+        .assert_error(401, "unauthorized");
+    g.delete(&format!("/api-keys/{id}"), &owner)
+        .assert_error(404, "not_found");
 }
 
 #[test]

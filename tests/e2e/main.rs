@@ -2,15 +2,18 @@
 //! database on disk, real plugin components built from `plugins/`, `examples/` and
 //! `tests/plugins/` (`cargo xtask plugins`).
 
+// Helpers are `pub` for the test modules; this crate exports nothing.
+#![allow(unreachable_pub)]
+
 mod identity;
 mod support;
 
-mod faults;
-mod routing;
-mod storage;
 mod apikeys;
-mod jwt;
-mod sessions;
 mod contacts;
-mod reload;
+mod faults;
+mod jwt;
 mod observability;
+mod reload;
+mod routing;
+mod sessions;
+mod storage;

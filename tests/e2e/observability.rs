@@ -67,26 +67,62 @@ fn openapi_is_valid_complete_and_follows_reloads() {
     let declared = declared(&g);
     assert!(!declared.is_empty());
     for route in &declared {
-        assert!(documented.contains(route), "{route:?} is not in /openapi.json");
+        assert!(
+            documented.contains(route),
+            "{route:?} is not in /openapi.json"
+        );
     }
-    for host in [("GET", "/api-keys"), ("POST", "/api-keys"), ("DELETE", "/api-keys/{id}")] {
-        assert!(documented.contains(&(host.0.to_owned(), host.1.to_owned())), "{host:?}");
+    for host in [
+        ("GET", "/api-keys"),
+        ("POST", "/api-keys"),
+        ("DELETE", "/api-keys/{id}"),
+    ] {
+        assert!(
+            documented.contains(&(host.0.to_owned(), host.1.to_owned())),
+            "{host:?}"
+        );
     }
-    assert_eq!(documented.len(), declared.len() + 3, "nothing undeclared is documented");
+    assert_eq!(
+        documented.len(),
+        declared.len() + 3,
+        "nothing undeclared is documented"
+    );
 
     // Operations carry their capability, parameters, schemas and the error envelope.
     let op = &doc["paths"]["/sessions/{session}/contacts/{lid}"]["get"];
     assert_eq!(op["operationId"], "getContact");
     assert_eq!(op["x-capability"], "read");
     assert_eq!(op["x-plugin"], "contacts");
-    let params: Vec<&str> = op["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let params: Vec<&str> = op["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(params, vec!["session", "lid"]);
-    assert!(op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["identity"].is_object());
-    assert_eq!(op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error");
-    assert!(doc["paths"]["/sessions"]["post"]["requestBody"]["content"]["application/json"]["schema"].is_object());
+    assert!(
+        op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["identity"]
+            .is_object()
+    );
+    assert_eq!(
+        op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Error"
+    );
+    assert!(
+        doc["paths"]["/sessions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            .is_object()
+    );
     let list = &doc["paths"]["/sessions/{session}/contacts"]["get"]["parameters"];
-    assert!(list.as_array().unwrap().iter().any(|p| p["name"] == "cursor" && p["in"] == "query"));
-    assert_eq!(doc["components"]["schemas"]["Error"]["properties"]["error"]["required"], json!(["code", "message", "details"]));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "cursor" && p["in"] == "query")
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["Error"]["properties"]["error"]["required"],
+        json!(["code", "message", "details"])
+    );
 
     // Unloading a plugin removes its routes from the document.
     std::fs::remove_file(g.plugin_dir().join("notes.wasm")).unwrap();
@@ -102,7 +138,14 @@ fn fill(path: &str, session: &str, note: &str, key_id: &str) -> String {
     path.replace("{session}", session)
         .replace("{lid}", &ALICE.replace('@', "%40"))
         .replace("{jid}", "6281234567890%40s.whatsapp.net")
-        .replace("{id}", if path.starts_with("/api-keys") { key_id } else { note })
+        .replace(
+            "{id}",
+            if path.starts_with("/api-keys") {
+                key_id
+            } else {
+                note
+            },
+        )
         .replace("{value}", "sample")
 }
 
@@ -112,9 +155,17 @@ fn the_routes_answer_as_the_document_says() {
     let key = g.key("org_doc", &["read", "send", "manage"]);
     let s = g.working_session(&key);
     assert!(wait_for(Duration::from_secs(20), || {
-        g.get(&format!("/sessions/{s}/contacts/{ALICE}"), &key).status == 200
+        g.get(&format!("/sessions/{s}/contacts/{ALICE}"), &key)
+            .status
+            == 200
     }));
-    let note = g.post(&format!("/sessions/{s}/notes"), &key, json!({"text": "sample"})).json()["id"]
+    let note = g
+        .post(
+            &format!("/sessions/{s}/notes"),
+            &key,
+            json!({"text": "sample"}),
+        )
+        .json()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -124,8 +175,24 @@ fn the_routes_answer_as_the_document_says() {
         for (method, op) in item.as_object().unwrap() {
             let id = op["operationId"].as_str().unwrap();
             // Destructive or state-changing sampled elsewhere; everything else is called.
-            if matches!(method.as_str(), "delete") || ["createSession", "sessionPairingCode", "startSession", "stopSession",
-                "restartSession", "logoutSession", "createApiKey", "chaosLoop", "chaosOom", "chaosTrap", "chaosOrgPut", "chaosPut", "chaosOrgGet", "chaosGet"].contains(&id)
+            if matches!(method.as_str(), "delete")
+                || [
+                    "createSession",
+                    "sessionPairingCode",
+                    "startSession",
+                    "stopSession",
+                    "restartSession",
+                    "logoutSession",
+                    "createApiKey",
+                    "chaosLoop",
+                    "chaosOom",
+                    "chaosTrap",
+                    "chaosOrgPut",
+                    "chaosPut",
+                    "chaosOrgGet",
+                    "chaosGet",
+                ]
+                .contains(&id)
             {
                 continue;
             }
@@ -144,12 +211,17 @@ fn the_routes_answer_as_the_document_says() {
             let r = g.call(&method.to_uppercase(), &url, &key, body);
             let code = r.status.to_string();
             let documented = &op["responses"][&code];
-            assert!(documented.is_object(), "{method} {path} answered {code}, which it does not document: {}", r.text());
+            assert!(
+                documented.is_object(),
+                "{method} {path} answered {code}, which it does not document: {}",
+                r.text()
+            );
             if r.status >= 400 {
                 // A documented failure still comes in the envelope (an API key may not
                 // manage keys or reach /admin; a paired session has no QR code…).
                 r.assert_error(r.status, r.json()["error"]["code"].as_str().unwrap());
-            } else if let Some(schema) = documented["content"]["application/json"]["schema"].as_object()
+            } else if let Some(schema) =
+                documented["content"]["application/json"]["schema"].as_object()
                 && r.header("content-type") == Some("application/json")
             {
                 let schema = Value::Object(schema.clone());
@@ -164,8 +236,13 @@ fn the_routes_answer_as_the_document_says() {
             }
         }
     }
-    println!("sampled {sampled} documented operations, {succeeded} answered 2xx and matched their schemas");
-    assert!(sampled >= 20 && succeeded >= 15, "sampled {sampled}, {succeeded} succeeded");
+    println!(
+        "sampled {sampled} documented operations, {succeeded} answered 2xx and matched their schemas"
+    );
+    assert!(
+        sampled >= 20 && succeeded >= 15,
+        "sampled {sampled}, {succeeded} succeeded"
+    );
 }
 
 #[test]
@@ -177,7 +254,10 @@ fn the_docs_page_renders_the_document_without_the_internet() {
     let html = r.text();
     assert!(html.contains("fetch(\"/openapi.json\")"));
     for external in ["http://", "https://", "//cdn", "<link"] {
-        assert!(!html.contains(external), "the docs page references {external}");
+        assert!(
+            !html.contains(external),
+            "the docs page references {external}"
+        );
     }
 }
 
@@ -193,7 +273,8 @@ fn health_and_readiness() {
     assert_eq!(r.json()["database"], true);
     assert_eq!(r.json()["plugins"], 4);
     // Health lives on the admin listener only.
-    g.raw("GET", "/healthz", &[], None).assert_error(404, "not_found");
+    g.raw("GET", "/healthz", &[], None)
+        .assert_error(404, "not_found");
 }
 
 /// The value of one series in a Prometheus text exposition.
@@ -203,7 +284,10 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter_map(|l| l.rsplit_once(' '))
         .filter(|(series, _)| {
             let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            n == name && labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
         })
         .map(|(_, v)| v.parse::<f64>().unwrap())
         .sum()
@@ -216,7 +300,11 @@ fn metrics_move_after_requests() {
     let scrape = || {
         let r = g.admin_call("GET", "/metrics", None);
         assert_eq!(r.status, 200);
-        assert!(r.header("content-type").unwrap().contains("openmetrics-text"));
+        assert!(
+            r.header("content-type")
+                .unwrap()
+                .contains("openmetrics-text")
+        );
         r.text()
     };
     let before = scrape();
@@ -224,46 +312,120 @@ fn metrics_move_after_requests() {
         assert_eq!(g.get("/chaos/ok", &key).status, 200);
     }
     g.get("/chaos/trap", &key).assert_error(500, "internal");
-    g.get("/chaos/ok", "wa_bogus").assert_error(401, "unauthorized");
+    g.get("/chaos/ok", "wa_bogus")
+        .assert_error(401, "unauthorized");
     let s = g.working_session(&key);
     assert!(!s.is_empty());
     let after = scrape();
-    let ok = [("route", "/chaos/ok"), ("status", "200"), ("plugin", "chaos"), ("method", "GET")];
-    assert_eq!(sample(&after, "gateway_http_requests_total", &ok) - sample(&before, "gateway_http_requests_total", &ok), 5.0);
-    assert_eq!(sample(&after, "gateway_http_requests_total", &[("route", "/chaos/ok"), ("status", "401")]), 1.0);
-    assert!(
-        sample(&after, "gateway_http_request_duration_seconds_count", &[("route", "/chaos/ok")])
-            >= 6.0 + sample(&before, "gateway_http_request_duration_seconds_count", &[("route", "/chaos/ok")])
+    let ok = [
+        ("route", "/chaos/ok"),
+        ("status", "200"),
+        ("plugin", "chaos"),
+        ("method", "GET"),
+    ];
+    assert_eq!(
+        sample(&after, "gateway_http_requests_total", &ok)
+            - sample(&before, "gateway_http_requests_total", &ok),
+        5.0
     );
-    assert_eq!(sample(&after, "gateway_plugin_faults_total", &[("plugin", "chaos"), ("kind", "trap")]), 1.0);
-    assert_eq!(sample(&after, "gateway_sessions", &[("status", "working")]), 1.0);
-    assert!(sample(&after, "gateway_engine_events_total", &[("event", "connected")]) >= 1.0);
-    assert!(sample(&after, "gateway_plugin_event_deliveries_total", &[("plugin", "contacts"), ("result", "ok")]) >= 1.0);
+    assert_eq!(
+        sample(
+            &after,
+            "gateway_http_requests_total",
+            &[("route", "/chaos/ok"), ("status", "401")]
+        ),
+        1.0
+    );
+    assert!(
+        sample(
+            &after,
+            "gateway_http_request_duration_seconds_count",
+            &[("route", "/chaos/ok")]
+        ) >= 6.0
+            + sample(
+                &before,
+                "gateway_http_request_duration_seconds_count",
+                &[("route", "/chaos/ok")]
+            )
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "gateway_plugin_faults_total",
+            &[("plugin", "chaos"), ("kind", "trap")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&after, "gateway_sessions", &[("status", "working")]),
+        1.0
+    );
+    assert!(
+        sample(
+            &after,
+            "gateway_engine_events_total",
+            &[("event", "connected")]
+        ) >= 1.0
+    );
+    assert!(
+        sample(
+            &after,
+            "gateway_plugin_event_deliveries_total",
+            &[("plugin", "contacts"), ("result", "ok")]
+        ) >= 1.0
+    );
     assert!(sample(&after, "gateway_plugin_reloads_total", &[("result", "ok")]) >= 1.0);
 }
 
 #[test]
 fn one_json_log_line_per_request_and_never_a_secret() {
-    let g = Gateway::with(Options { log_format: "json", ..Options::default() });
+    let g = Gateway::with(Options {
+        log_format: "json",
+        ..Options::default()
+    });
     let key = g.key("org_logs", &["read"]);
-    let r = g.raw("GET", "/api/v1/chaos/echo/abc", &[("x-api-key", &key), ("x-request-id", "log-test-1")], None);
+    let r = g.raw(
+        "GET",
+        "/api/v1/chaos/echo/abc",
+        &[("x-api-key", &key), ("x-request-id", "log-test-1")],
+        None,
+    );
     assert_eq!(r.status, 200);
-    g.get("/chaos/ok", "wa_not_a_real_key_but_secret_looking").assert_error(401, "unauthorized");
-    std::thread::sleep(Duration::from_millis(200));
-    let log = g.log();
+    g.get("/chaos/ok", "wa_not_a_real_key_but_secret_looking")
+        .assert_error(401, "unauthorized");
+    // Both requests' access lines have been written once the second one's is there.
+    let log = g.wait_log(|log| log.matches("gateway::access").count() >= 2);
     let lines: Vec<Value> = log
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str::<Value>(l)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
         .collect();
-    let access: Vec<&Value> = lines.iter().filter(|l| l["target"] == "gateway::access").collect();
-    let line = access.iter().find(|l| l["request_id"] == "log-test-1").expect("an access line for the request");
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "gateway::access")
+        .collect();
+    let line = access
+        .iter()
+        .find(|l| l["request_id"] == "log-test-1")
+        .expect("an access line for the request");
     assert_eq!(line["method"], "GET");
     assert_eq!(line["route"], "/chaos/echo/{value}");
     assert_eq!(line["status"], 200);
     assert_eq!(line["org"], "org_logs");
     assert_eq!(line["plugin"], "chaos");
     assert!(line["duration_ms"].as_f64().unwrap() >= 0.0);
-    assert_eq!(access.iter().filter(|l| l["request_id"] == "log-test-1").count(), 1);
+    assert_eq!(
+        access
+            .iter()
+            .filter(|l| l["request_id"] == "log-test-1")
+            .count(),
+        1
+    );
     assert!(!log.contains(&key), "an API key was logged");
-    assert!(!log.contains("wa_not_a_real_key"), "a credential was logged");
+    assert!(
+        !log.contains("wa_not_a_real_key"),
+        "a credential was logged"
+    );
 }

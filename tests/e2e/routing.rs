@@ -60,7 +60,8 @@ fn unknown_routes_and_wrong_methods_are_envelopes() {
     let r = g.get("/no/such/route", &key);
     r.assert_error(404, "not_found");
     // Outside /api/v1.
-    g.raw("GET", "/nothing-here", &[], None).assert_error(404, "not_found");
+    g.raw("GET", "/nothing-here", &[], None)
+        .assert_error(404, "not_found");
     // Unknown route without credentials: still 404 (routes are public in OpenAPI).
     g.raw("GET", "/api/v1/no/such/route", &[], None)
         .assert_error(404, "not_found");
@@ -80,10 +81,23 @@ fn request_ids_are_echoed_or_minted() {
     let g = Gateway::start();
     let key = g.key("org_route", &["read"]);
     let auth = format!("Bearer {key}");
-    let r = g.raw("GET", "/api/v1/chaos/ok", &[("authorization", &auth), ("x-request-id", "trace-123")], None);
+    let r = g.raw(
+        "GET",
+        "/api/v1/chaos/ok",
+        &[("authorization", &auth), ("x-request-id", "trace-123")],
+        None,
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-request-id"), Some("trace-123"));
-    let r = g.raw("GET", "/api/v1/chaos/ok", &[("authorization", &auth), ("x-request-id", "bad id with spaces")], None);
+    let r = g.raw(
+        "GET",
+        "/api/v1/chaos/ok",
+        &[
+            ("authorization", &auth),
+            ("x-request-id", "bad id with spaces"),
+        ],
+        None,
+    );
     assert!(r.header("x-request-id").unwrap().starts_with("req_"));
     let r = g.raw("GET", "/api/v1/nope", &[], None);
     assert!(r.header("x-request-id").unwrap().starts_with("req_"));
@@ -100,7 +114,15 @@ fn oversized_bodies_and_headers_get_envelopes() {
 
     // Declared too large: refused before reading.
     let big = vec![b'a'; limit + 1];
-    let r = g.raw("POST", &path, &[("authorization", &auth), ("content-type", "application/json")], Some(big));
+    let r = g.raw(
+        "POST",
+        &path,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(big),
+    );
     r.assert_error(413, "payload_too_large");
     assert_eq!(r.json()["error"]["details"]["maxBytes"], limit as u64);
 
@@ -114,7 +136,12 @@ fn oversized_bodies_and_headers_get_envelopes() {
 
     // A head over the header limit: 431 in the envelope, not a dropped connection.
     let huge = "x".repeat(20 * 1024);
-    let r = g.raw("GET", "/api/v1/chaos/ok", &[("authorization", &auth), ("x-padding", &huge)], None);
+    let r = g.raw(
+        "GET",
+        "/api/v1/chaos/ok",
+        &[("authorization", &auth), ("x-padding", &huge)],
+        None,
+    );
     r.assert_error(431, "payload_too_large");
 
     // The gateway is fine afterwards.
@@ -137,7 +164,10 @@ fn chunked_bodies_over_the_limit_are_refused() {
     .unwrap();
     let chunk = vec![b'z'; 8192];
     for _ in 0..(limit / 8192 + 2) {
-        if write!(s, "{:x}\r\n", chunk.len()).is_err() || s.write_all(&chunk).is_err() || s.write_all(b"\r\n").is_err() {
+        if write!(s, "{:x}\r\n", chunk.len()).is_err()
+            || s.write_all(&chunk).is_err()
+            || s.write_all(b"\r\n").is_err()
+        {
             break;
         }
     }

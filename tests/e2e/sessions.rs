@@ -57,7 +57,11 @@ fn the_whole_lifecycle_on_the_sandbox() {
     let key = g.key("org_life", &["manage"]);
 
     // Create, stopped.
-    let r = g.post("/sessions", &key, json!({"label": "Support line", "autoRead": true}));
+    let r = g.post(
+        "/sessions",
+        &key,
+        json!({"label": "Support line", "autoRead": true}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let s = r.json();
     assert_session_shape(&s);
@@ -69,11 +73,17 @@ fn the_whole_lifecycle_on_the_sandbox() {
     assert_eq!(s["presenceTyping"], true);
     assert_eq!(s["ratePerMin"], 20);
     assert_eq!(s["ratePerHour"], 600);
-    assert!(s["createdByUserId"].as_str().unwrap().starts_with("apikey:key_"));
+    assert!(
+        s["createdByUserId"]
+            .as_str()
+            .unwrap()
+            .starts_with("apikey:key_")
+    );
     assert_eq!(s["waJid"], Value::Null);
 
     // Never paired: `me` is 404; stopping a stopped session is a no-op.
-    g.get(&format!("/sessions/{id}/me"), &key).assert_error(404, "not_found");
+    g.get(&format!("/sessions/{id}/me"), &key)
+        .assert_error(404, "not_found");
     let r = g.post(&format!("/sessions/{id}:stop"), &key, json!({}));
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "stopped");
@@ -83,7 +93,10 @@ fn the_whole_lifecycle_on_the_sandbox() {
     let code = qr["code"].as_str().unwrap().to_owned();
     assert!(!code.is_empty());
     assert!(qr["expiresAt"].as_u64().unwrap() > qr_now());
-    assert_eq!(g.get(&format!("/sessions/{id}"), &key).json()["status"], "scan_qr_code");
+    assert_eq!(
+        g.get(&format!("/sessions/{id}"), &key).json()["status"],
+        "scan_qr_code"
+    );
 
     // The PNG form decodes as an image of the code.
     let r = g.get(&format!("/sessions/{id}/qr?format=png"), &key);
@@ -92,7 +105,12 @@ fn the_whole_lifecycle_on_the_sandbox() {
     let decoder = png::Decoder::new(std::io::Cursor::new(r.body.clone()));
     let reader = decoder.read_info().expect("a PNG");
     let info = reader.info();
-    assert!(info.width >= 21 * 8 && info.width == info.height, "{}x{}", info.width, info.height);
+    assert!(
+        info.width >= 21 * 8 && info.width == info.height,
+        "{}x{}",
+        info.width,
+        info.height
+    );
     g.get(&format!("/sessions/{id}/qr?format=gif"), &key)
         .assert_error(400, "validation_error");
 
@@ -122,11 +140,20 @@ fn the_whole_lifecycle_on_the_sandbox() {
     );
 
     // Paired: QR and pair code are refused.
-    g.get(&format!("/sessions/{id}/qr"), &key).assert_error(400, "validation_error");
-    g.post(&format!("/sessions/{id}/pairing-code"), &key, json!({"phone": "14155550123"}))
+    g.get(&format!("/sessions/{id}/qr"), &key)
         .assert_error(400, "validation_error");
+    g.post(
+        &format!("/sessions/{id}/pairing-code"),
+        &key,
+        json!({"phone": "14155550123"}),
+    )
+    .assert_error(400, "validation_error");
     // Starting a working session is a no-op.
-    assert_eq!(g.post(&format!("/sessions/{id}:start"), &key, json!({})).json()["status"], "working");
+    assert_eq!(
+        g.post(&format!("/sessions/{id}:start"), &key, json!({}))
+            .json()["status"],
+        "working"
+    );
 
     // Stop keeps the pairing.
     let r = g.post(&format!("/sessions/{id}:stop"), &key, json!({}));
@@ -156,7 +183,8 @@ fn the_whole_lifecycle_on_the_sandbox() {
     let again = g.post(&format!("/sessions/{id}:logout"), &key, json!({}));
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["status"], "stopped");
-    g.get(&format!("/sessions/{id}/me"), &key).assert_error(404, "not_found");
+    g.get(&format!("/sessions/{id}/me"), &key)
+        .assert_error(404, "not_found");
 
     // After logout a start asks for a new QR code.
     g.post(&format!("/sessions/{id}:start"), &key, json!({}));
@@ -164,8 +192,10 @@ fn the_whole_lifecycle_on_the_sandbox() {
 
     // Delete.
     assert_eq!(g.delete(&format!("/sessions/{id}"), &key).status, 204);
-    g.get(&format!("/sessions/{id}"), &key).assert_error(404, "not_found");
-    g.delete(&format!("/sessions/{id}"), &key).assert_error(404, "not_found");
+    g.get(&format!("/sessions/{id}"), &key)
+        .assert_error(404, "not_found");
+    g.delete(&format!("/sessions/{id}"), &key)
+        .assert_error(404, "not_found");
     let list = g.get("/sessions", &key).json();
     assert_eq!(list, json!({"data": [], "nextCursor": null}));
 }
@@ -182,7 +212,11 @@ fn pairing_with_a_code() {
     let g = Gateway::start();
     let key = g.key("org_pair", &["manage"]);
     let id = g.create_session(&key, json!({"start": true}));
-    let r = g.post(&format!("/sessions/{id}/pairing-code"), &key, json!({"phone": "14155550123"}));
+    let r = g.post(
+        &format!("/sessions/{id}/pairing-code"),
+        &key,
+        json!({"phone": "14155550123"}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let code = r.json()["code"].as_str().unwrap().to_owned();
     assert_eq!(code.len(), 9);
@@ -192,9 +226,17 @@ fn pairing_with_a_code() {
     assert!(r.json()["expiresAt"].as_u64().unwrap() > qr_now());
 
     // The phone enters a wrong code, then the right one.
-    let wrong = g.admin_call("POST", &format!("/sandbox/sessions/{id}/pair-code"), Some(json!({"code": "AAAA-0000"})));
+    let wrong = g.admin_call(
+        "POST",
+        &format!("/sandbox/sessions/{id}/pair-code"),
+        Some(json!({"code": "AAAA-0000"})),
+    );
     wrong.assert_error(400, "validation_error");
-    let right = g.admin_call("POST", &format!("/sandbox/sessions/{id}/pair-code"), Some(json!({"code": code})));
+    let right = g.admin_call(
+        "POST",
+        &format!("/sandbox/sessions/{id}/pair-code"),
+        Some(json!({"code": code})),
+    );
     assert_eq!(right.status, 200, "{}", right.text());
     let s = g.wait_status(&id, &key, "working");
     assert_eq!(s["phoneNumber"], "14155550123");
@@ -221,8 +263,13 @@ fn bad_input_is_a_clear_400() {
             assert_eq!(r.json()["error"]["details"]["field"], f, "{body}");
         }
     }
-    g.raw("POST", &format!("/api/v1{pc}"), &[("authorization", &format!("Bearer {key}"))], Some(b"{not json".to_vec()))
-        .assert_error(400, "validation_error");
+    g.raw(
+        "POST",
+        &format!("/api/v1{pc}"),
+        &[("authorization", &format!("Bearer {key}"))],
+        Some(b"{not json".to_vec()),
+    )
+    .assert_error(400, "validation_error");
     g.post("/sessions", &key, json!({"label": "x".repeat(101)}))
         .assert_error(400, "validation_error");
     g.post("/sessions", &key, json!({"lable": "typo"}))
@@ -230,7 +277,13 @@ fn bad_input_is_a_clear_400() {
     g.post("/sessions", &key, json!({"start": "yes"}))
         .assert_error(400, "validation_error");
     // Nothing was created by the refused calls.
-    assert_eq!(g.get("/sessions", &key).json()["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        g.get("/sessions", &key).json()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -247,10 +300,18 @@ fn a_working_session_comes_back_after_a_restart() {
     let s = g.wait_status(&working, &key, "working");
     assert_eq!(s["waJid"], paired["waJid"]);
     assert_eq!(s["waLid"], paired["waLid"]);
-    assert_eq!(g.get(&format!("/sessions/{stopped}"), &key).json()["status"], "stopped");
+    assert_eq!(
+        g.get(&format!("/sessions/{stopped}"), &key).json()["status"],
+        "stopped"
+    );
     let after = g.get("/sessions", &key).json();
     let ids = |v: &Value| -> Vec<String> {
-        v["data"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(ids(&before), ids(&after));
 }
@@ -259,7 +320,9 @@ fn a_working_session_comes_back_after_a_restart() {
 fn lists_are_paged() {
     let g = Gateway::start();
     let key = g.key("org_many", &["manage"]);
-    let mut created: Vec<String> = (0..5).map(|i| g.create_session(&key, json!({"label": format!("s{i}")}))).collect();
+    let mut created: Vec<String> = (0..5)
+        .map(|i| g.create_session(&key, json!({"label": format!("s{i}")})))
+        .collect();
     created.sort();
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -278,7 +341,8 @@ fn lists_are_paged() {
         }
     }
     assert_eq!(seen, created);
-    g.get("/sessions?limit=abc", &key).assert_error(400, "validation_error");
+    g.get("/sessions?limit=abc", &key)
+        .assert_error(400, "validation_error");
 }
 
 #[test]
@@ -291,7 +355,11 @@ fn the_real_engine_without_network_reports_why_and_gives_up() {
     let started = Instant::now();
     let r = g.post("/sessions", &key, json!({"label": "real", "start": true}));
     assert_eq!(r.status, 201, "{}", r.text());
-    assert!(started.elapsed() < Duration::from_secs(3), "create+start blocked for {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "create+start blocked for {:?}",
+        started.elapsed()
+    );
     let id = r.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(r.json()["status"], "starting");
 
@@ -300,12 +368,17 @@ fn the_real_engine_without_network_reports_why_and_gives_up() {
     assert!(
         wait_for(Duration::from_secs(20), || {
             s = g.get(&format!("/sessions/{id}"), &key).json();
-            s["statusReason"].as_str().is_some_and(|r| r.contains("not connected"))
+            s["statusReason"]
+                .as_str()
+                .is_some_and(|r| r.contains("not connected"))
         }),
         "no reason given: {s}"
     );
     assert_eq!(s["status"], "starting", "{s}");
-    assert!(s["statusReason"].as_str().unwrap().contains("retrying"), "{s}");
+    assert!(
+        s["statusReason"].as_str().unwrap().contains("retrying"),
+        "{s}"
+    );
 
     // Other requests are served meanwhile.
     let other = g.create_session(&key, json!({"label": "sandbox-free"}));
@@ -314,12 +387,19 @@ fn the_real_engine_without_network_reports_why_and_gives_up() {
     assert!(t.elapsed() < Duration::from_secs(1));
 
     // Live calls answer 501 while not connected.
-    g.post(&format!("/sessions/{id}/pairing-code"), &key, json!({"phone": "14155550123"}))
-        .assert_error(501, "not_implemented");
+    g.post(
+        &format!("/sessions/{id}/pairing-code"),
+        &key,
+        json!({"phone": "14155550123"}),
+    )
+    .assert_error(501, "not_implemented");
 
     // After max_attempts (3 in the test config) it gives up: failed, with the reason.
     let s = g.wait_status(&id, &key, "failed");
-    assert!(s["statusReason"].as_str().unwrap().contains("gave up"), "{s}");
+    assert!(
+        s["statusReason"].as_str().unwrap().contains("gave up"),
+        "{s}"
+    );
 
     // Start again, then stop: stopped.
     g.post(&format!("/sessions/{id}:start"), &key, json!({}));
@@ -327,7 +407,10 @@ fn the_real_engine_without_network_reports_why_and_gives_up() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "stopped");
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(g.get(&format!("/sessions/{id}"), &key).json()["status"], "stopped");
+    assert_eq!(
+        g.get(&format!("/sessions/{id}"), &key).json()["status"],
+        "stopped"
+    );
     assert!(g.stop(), "gateway did not stop cleanly");
 }
 
@@ -346,12 +429,24 @@ fn another_organizations_session_is_not_found_on_every_route() {
         ("POST", format!("/sessions/{id}:logout"), Some(json!({}))),
         ("GET", format!("/sessions/{id}/qr"), None),
         ("GET", format!("/sessions/{id}/qr?format=png"), None),
-        ("POST", format!("/sessions/{id}/pairing-code"), Some(json!({"phone": "14155550123"}))),
+        (
+            "POST",
+            format!("/sessions/{id}/pairing-code"),
+            Some(json!({"phone": "14155550123"})),
+        ),
         ("GET", format!("/sessions/{id}/me"), None),
         ("GET", format!("/sessions/{id}/notes"), None),
-        ("POST", format!("/sessions/{id}/notes"), Some(json!({"text": "x"}))),
+        (
+            "POST",
+            format!("/sessions/{id}/notes"),
+            Some(json!({"text": "x"})),
+        ),
         ("GET", format!("/sessions/{id}/chaos-events"), None),
-        ("GET", format!("/sessions/{}/chaos-events", "01ZZZZZZZZZZZZZZZZZZZZZZZZ"), None),
+        (
+            "GET",
+            format!("/sessions/{}/chaos-events", "01ZZZZZZZZZZZZZZZZZZZZZZZZ"),
+            None,
+        ),
     ];
     for (method, path, body) in routes {
         let r = g.call(method, &path, &mine, body);
@@ -360,7 +455,12 @@ fn another_organizations_session_is_not_found_on_every_route() {
     // Untouched for its owner.
     let s = g.get(&format!("/sessions/{id}"), &theirs).json();
     assert_eq!(s["status"], "working");
-    assert!(g.get("/sessions", &mine).json()["data"].as_array().unwrap().is_empty());
+    assert!(
+        g.get("/sessions", &mine).json()["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -370,8 +470,15 @@ fn status_changes_and_qr_codes_are_published_as_events() {
     let id = g.working_session(&key);
     let mut events = Vec::new();
     assert!(wait_for(Duration::from_secs(10), || {
-        events = g.get(&format!("/sessions/{id}/chaos-events"), &key).json().as_array().unwrap().clone();
-        events.iter().any(|e| e["name"] == "session.status" && e["payload"]["status"] == "working")
+        events = g
+            .get(&format!("/sessions/{id}/chaos-events"), &key)
+            .json()
+            .as_array()
+            .unwrap()
+            .clone();
+        events
+            .iter()
+            .any(|e| e["name"] == "session.status" && e["payload"]["status"] == "working")
     }));
     let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"auth.qr"), "{names:?}");

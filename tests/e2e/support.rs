@@ -75,7 +75,10 @@ impl Default for Options {
             grants: vec![
                 ("*", vec!["storage", "log"]),
                 ("sessions", vec!["session-control", "log"]),
-                ("contacts", vec!["storage", "whatsapp-read", "whatsapp-send", "log"]),
+                (
+                    "contacts",
+                    vec!["storage", "whatsapp-read", "whatsapp-send", "log"],
+                ),
             ],
         }
     }
@@ -246,6 +249,19 @@ format = "{log_format}"
         r.json()
     }
 
+    /// Waits until the log satisfies `f` (log lines are written by a background thread),
+    /// and returns it.
+    pub fn wait_log(&self, f: impl Fn(&str) -> bool) -> String {
+        let mut log = String::new();
+        let ok = wait_for(Duration::from_secs(10), || {
+            log = self.log();
+            f(&log)
+        });
+        assert!(ok, "log never showed what was expected:\n{log}");
+        log
+    }
+
+    /// The gateway's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
@@ -272,7 +288,11 @@ format = "{log_format}"
 
     /// Stops and starts the binary again on the same data directory.
     pub fn restart(&mut self) {
-        assert!(self.stop(), "gateway did not stop cleanly; log:\n{}", self.log());
+        assert!(
+            self.stop(),
+            "gateway did not stop cleanly; log:\n{}",
+            self.log()
+        );
         self.spawn();
     }
 
@@ -298,7 +318,12 @@ format = "{log_format}"
     }
 
     pub fn admin_call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
-        request(&format!("{}{path}", self.admin), method, &[], body.map(|b| b.to_string().into_bytes()))
+        request(
+            &format!("{}{path}", self.admin),
+            method,
+            &[],
+            body.map(|b| b.to_string().into_bytes()),
+        )
     }
 
     /// A request to `/api/v1{path}` with an API key or JWT as Bearer.
@@ -325,7 +350,13 @@ format = "{log_format}"
     }
 
     /// A request with explicit headers and raw body to any path of the API listener.
-    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
         request(&format!("{}{path}", self.api), method, headers, body)
     }
 
@@ -343,7 +374,11 @@ format = "{log_format}"
         wait_until(Duration::from_secs(20), || {
             self.get(&format!("/sessions/{id}"), token).json()["status"] == "scan_qr_code"
         });
-        let scan = self.admin_call("POST", &format!("/sandbox/sessions/{id}/scan"), Some(serde_json::json!({})));
+        let scan = self.admin_call(
+            "POST",
+            &format!("/sandbox/sessions/{id}/scan"),
+            Some(serde_json::json!({})),
+        );
         assert_eq!(scan.status, 200, "{}", scan.text());
         self.wait_status(&id, token, "working");
         id
@@ -396,13 +431,32 @@ impl Resp {
 
     /// Asserts an error envelope: status, code, a message, an object `details`, JSON type.
     pub fn assert_error(&self, status: u16, code: &str) -> &Resp {
-        assert_eq!(self.status, status, "expected {status} {code}, got {}: {}", self.status, self.text());
-        assert_eq!(self.header("content-type"), Some("application/json"), "{self:?}");
+        assert_eq!(
+            self.status,
+            status,
+            "expected {status} {code}, got {}: {}",
+            self.status,
+            self.text()
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{self:?}"
+        );
         let v = self.json();
         assert_eq!(v["error"]["code"], code, "{}", self.text());
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.text());
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.text()
+        );
         assert!(v["error"]["details"].is_object(), "{}", self.text());
-        assert!(self.header("x-request-id").is_some(), "no x-request-id: {self:?}");
+        assert!(
+            self.header("x-request-id").is_some(),
+            "no x-request-id: {self:?}"
+        );
         self
     }
 }
@@ -446,7 +500,11 @@ pub fn request(url: &str, method: &str, headers: &[(&str, &str)], body: Option<V
         .limit(64 << 20)
         .read_to_vec()
         .unwrap_or_default();
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Polls until `f` holds or the time is up; returns whether it held.

@@ -7,14 +7,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// Components served by `cargo xtask serve` (copied to `target/plugins/`).
-const PRODUCT_PLUGINS: &[(&str, &str)] = &[("plugin-sessions", "sessions"), ("plugin-contacts", "contacts")];
+const PRODUCT_PLUGINS: &[(&str, &str)] = &[
+    ("plugin-sessions", "sessions"),
+    ("plugin-contacts", "contacts"),
+];
 /// Components the end-to-end tests load besides the product ones (`target/test-plugins/`).
 const TEST_PLUGINS: &[(&str, &str)] = &[("plugin-notes", "notes"), ("plugin-chaos", "chaos")];
 
 const TARGET: &str = "wasm32-wasip2";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 fn cargo() -> Command {
@@ -25,16 +31,30 @@ fn cargo() -> Command {
 
 fn run(mut cmd: Command) -> Result<(), String> {
     eprintln!("xtask: {cmd:?}");
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
 }
 
 /// Installs the wasm target when it is missing (rustup does not do it from
 /// rust-toolchain.toml on these machines).
 fn ensure_target() -> Result<(), String> {
-    let out = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match out {
-        Ok(o) if String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET) => Ok(()),
+        Ok(o)
+            if String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET) =>
+        {
+            Ok(())
+        }
         Ok(_) => run({
             let mut c = Command::new("rustup");
             c.args(["target", "add", TARGET]);
@@ -82,48 +102,107 @@ fn plugins() -> Result<(), String> {
             let from = built.join(format!("{name}.wasm"));
             let to = out.join(format!("{name}.wasm"));
             // Copy only when changed, so a watching gateway does not reload for nothing.
-            let same = std::fs::read(&from).ok().zip(std::fs::read(&to).ok()).is_some_and(|(a, b)| a == b);
+            let same = std::fs::read(&from)
+                .ok()
+                .zip(std::fs::read(&to).ok())
+                .is_some_and(|(a, b)| a == b);
             if !same {
                 std::fs::copy(&from, &to).map_err(|e| format!("copy {}: {e}", from.display()))?;
             }
         }
     }
-    // The second build of the test plugin, for the hot-reload tests and benchmark.
-    let mut c = cargo();
-    c.args(["build", "--target", TARGET, "--profile", "plugin", "-p", "plugin-chaos", "--features", "v2"]);
-    run(c)?;
-    let v2 = root().join("target/test-plugins/chaos-v2.wasm");
-    std::fs::copy(built.join("chaos.wasm"), &v2).map_err(|e| format!("copy chaos v2: {e}"))?;
-    let mut c = cargo();
-    c.args(["build", "--target", TARGET, "--profile", "plugin", "-p", "plugin-chaos", "--features", "imposter"]);
-    run(c)?;
-    std::fs::copy(built.join("chaos.wasm"), root().join("target/test-plugins/imposter.wasm"))
-        .map_err(|e| format!("copy imposter: {e}"))?;
+    // Other builds of the test plugin: a second version (hot-reload tests and benchmark)
+    // and an imposter declaring the same routes (route-conflict test).
+    chaos_variant(&built, "v2", "chaos-v2")?;
+    chaos_variant(&built, "imposter", "imposter")?;
     // Leave the default build in place for later incremental builds.
     let mut c = cargo();
-    c.args(["build", "--target", TARGET, "--profile", "plugin", "-p", "plugin-chaos"]);
+    c.args([
+        "build",
+        "--target",
+        TARGET,
+        "--profile",
+        "plugin",
+        "-p",
+        "plugin-chaos",
+    ]);
     run(c)?;
     eprintln!("xtask: plugins ready in target/plugins and target/test-plugins");
     Ok(())
 }
 
+/// Builds the chaos test plugin with `feature` and keeps it as `target/test-plugins/<name>.wasm`.
+fn chaos_variant(built: &Path, feature: &str, name: &str) -> Result<(), String> {
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--target",
+        TARGET,
+        "--profile",
+        "plugin",
+        "-p",
+        "plugin-chaos",
+        "--features",
+        feature,
+    ]);
+    run(c)?;
+    let to = root()
+        .join("target/test-plugins")
+        .join(format!("{name}.wasm"));
+    std::fs::copy(built.join("chaos.wasm"), &to).map_err(|e| format!("copy {name}: {e}"))?;
+    Ok(())
+}
+
+/// Builds the release binary and runs it on the embedded default configuration. On a
+/// fresh install it first mints an API key, so there is a credential to call with.
+fn serve(extra: &[String]) -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["build", "--release", "-p", "gateway"]);
+    run(c)?;
+    let bin = root().join("target/release/gateway");
+    let config = "examples/gateway.toml";
+    if !root().join("data/gateway.redb").exists() {
+        eprintln!("xtask: fresh install: minting a first API key for organization org_demo");
+        let mut c = Command::new(&bin);
+        c.current_dir(root()).args([
+            "--config",
+            config,
+            "apikey",
+            "create",
+            "--org",
+            "org_demo",
+            "--name",
+            "first-run",
+            "--permissions",
+            "read,send,manage",
+        ]);
+        run(c)?;
+    }
+    let mut c = Command::new(&bin);
+    c.current_dir(root())
+        .args(["--config", config])
+        .args(extra)
+        .arg("serve");
+    run(c)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (task, rest) = args.split_first().map(|(t, r)| (t.as_str(), r.to_vec())).unwrap_or(("help", Vec::new()));
+    let (task, rest) = args
+        .split_first()
+        .map(|(t, r)| (t.as_str(), r.to_vec()))
+        .unwrap_or(("help", Vec::new()));
     let result = match task {
         "plugins" => plugins(),
-        "serve" => plugins().and_then(|_| {
-            let mut c = cargo();
-            c.args(["run", "--release", "-p", "gateway", "--", "--config", "examples/gateway.toml", "serve"]);
-            c.args(&rest);
-            run(c)
-        }),
-        "test" => plugins().and_then(|_| ensure_openapi_validator()).and_then(|_| {
-            let mut c = cargo();
-            c.args(["test", "-p", "gateway-sdk", "-p", "gateway", "-p", "xtask"]);
-            c.args(&rest);
-            run(c)
-        }),
+        "serve" => plugins().and_then(|_| serve(&rest)),
+        "test" => plugins()
+            .and_then(|_| ensure_openapi_validator())
+            .and_then(|_| {
+                let mut c = cargo();
+                c.args(["test", "-p", "gateway-sdk", "-p", "gateway", "-p", "xtask"]);
+                c.args(&rest);
+                run(c)
+            }),
         "bench" => plugins().and_then(|_| {
             let mut c = Command::new("bash");
             c.current_dir(root()).arg("benches/run.sh").args(&rest);
@@ -135,7 +214,11 @@ fn main() -> ExitCode {
             eprintln!("  serve    build plugins, then run the gateway with examples/gateway.toml");
             eprintln!("  test     build plugins, then run every test");
             eprintln!("  bench    build plugins, then run the load benchmark (benches/run.sh)");
-            return if task == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            return if task == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
         }
     };
     match result {

@@ -47,7 +47,11 @@ fn new_id() -> String {
     let mut h = r.build_hasher();
     h.write_u64(now_ms());
     rnd.copy_from_slice(&h.finish().to_be_bytes()[..4]);
-    format!("n{:013}{}", now_ms(), rnd.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "n{:013}{}",
+        now_ms(),
+        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 fn note_schema() -> serde_json::Value {
@@ -93,14 +97,22 @@ impl Plugin for Notes {
                     })),
             )
             .route(
-                Route::get("/sessions/{session}/notes/{id}", Capability::Read, "getNote")
-                    .summary("Get one note")
-                    .response_schema(note_schema()),
+                Route::get(
+                    "/sessions/{session}/notes/{id}",
+                    Capability::Read,
+                    "getNote",
+                )
+                .summary("Get one note")
+                .response_schema(note_schema()),
             )
             .route(
-                Route::delete("/sessions/{session}/notes/{id}", Capability::Send, "deleteNote")
-                    .summary("Delete a note")
-                    .status(204),
+                Route::delete(
+                    "/sessions/{session}/notes/{id}",
+                    Capability::Send,
+                    "deleteNote",
+                )
+                .summary("Delete a note")
+                .status(204),
             )
     }
 

@@ -39,10 +39,18 @@ fn routes() -> &'static RouteTable<AdminRoute> {
         add(Method::Get, "/readyz", AdminRoute::Ready);
         add(Method::Get, "/metrics", AdminRoute::Metrics);
         add(Method::Get, "/admin/plugins", AdminRoute::ListPlugins);
-        add(Method::Post, "/admin/plugins:reload", AdminRoute::ReloadPlugins);
+        add(
+            Method::Post,
+            "/admin/plugins:reload",
+            AdminRoute::ReloadPlugins,
+        );
         add(Method::Get, "/admin/api-keys", AdminRoute::ListKeys);
         add(Method::Post, "/admin/api-keys", AdminRoute::CreateKey);
-        add(Method::Delete, "/admin/api-keys/{id}", AdminRoute::RevokeKey);
+        add(
+            Method::Delete,
+            "/admin/api-keys/{id}",
+            AdminRoute::RevokeKey,
+        );
         for (m, p, c) in sandbox::Control::routes() {
             add(m, p, AdminRoute::Sandbox(c));
         }
@@ -86,10 +94,11 @@ async fn dispatch(app: &Arc<App>, req: http::Request<Incoming>) -> Result<Respon
     let route = *matched.target;
     let params = matched.params;
     // Probes stay open so orchestrators need no secret; everything else needs the token.
-    if !matches!(route, AdminRoute::Health | AdminRoute::Ready)
-        && !authorized(app, req.headers())
-    {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "admin token required"));
+    if !matches!(route, AdminRoute::Health | AdminRoute::Ready) && !authorized(app, req.headers()) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "admin token required",
+        ));
     }
     let query = req.uri().query().unwrap_or("").to_owned();
     let body = read_body(req, app.config.limits.max_body_bytes).await?;
@@ -113,9 +122,11 @@ async fn dispatch(app: &Arc<App>, req: http::Request<Incoming>) -> Result<Respon
             if ready {
                 Ok(json_response(200, &body))
             } else {
-                Err(ApiError::new(ErrorCode::Unavailable, "gateway is not ready")
-                    .with_detail("plugins", plugins)
-                    .with_detail("database", app.db.is_healthy()))
+                Err(
+                    ApiError::new(ErrorCode::Unavailable, "gateway is not ready")
+                        .with_detail("plugins", plugins)
+                        .with_detail("database", app.db.is_healthy()),
+                )
             }
         }
         AdminRoute::Metrics => Ok(bytes_response(
@@ -132,7 +143,11 @@ async fn dispatch(app: &Arc<App>, req: http::Request<Incoming>) -> Result<Respon
             let org = query
                 .split('&')
                 .find_map(|p| p.strip_prefix("organization="))
-                .map(|o| percent_encoding::percent_decode_str(o).decode_utf8_lossy().into_owned());
+                .map(|o| {
+                    percent_encoding::percent_decode_str(o)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                });
             Ok(json_response(
                 200,
                 &serde_json::json!({"data": app.auth.api_keys().list(org.as_deref())}),
@@ -196,6 +211,9 @@ async fn read_body(req: http::Request<Incoming>, max: u64) -> Result<Bytes, ApiE
     match tokio::time::timeout(Duration::from_secs(30), limited.collect()).await {
         Ok(Ok(b)) => Ok(b.to_bytes()),
         Ok(Err(_)) => Err(ApiError::new(ErrorCode::PayloadTooLarge, "body too large")),
-        Err(_) => Err(ApiError::new(ErrorCode::RequestTimeout, "body did not arrive in time")),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            "body did not arrive in time",
+        )),
     }
 }

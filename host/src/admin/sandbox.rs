@@ -29,21 +29,49 @@ pub(super) enum Control {
 impl Control {
     pub(super) fn routes() -> [(Method, &'static str, Control); 6] {
         [
-            (Method::Post, "/sandbox/sessions/{session}/scan", Control::Scan),
-            (Method::Post, "/sandbox/sessions/{session}/pair-code", Control::EnterPairCode),
-            (Method::Post, "/sandbox/sessions/{session}/disconnect", Control::Disconnect),
-            (Method::Post, "/sandbox/sessions/{session}/reconnect", Control::Reconnect),
-            (Method::Post, "/sandbox/sessions/{session}/unlink", Control::Unlink),
-            (Method::Post, "/sandbox/sessions/{session}/events", Control::Inject),
+            (
+                Method::Post,
+                "/sandbox/sessions/{session}/scan",
+                Control::Scan,
+            ),
+            (
+                Method::Post,
+                "/sandbox/sessions/{session}/pair-code",
+                Control::EnterPairCode,
+            ),
+            (
+                Method::Post,
+                "/sandbox/sessions/{session}/disconnect",
+                Control::Disconnect,
+            ),
+            (
+                Method::Post,
+                "/sandbox/sessions/{session}/reconnect",
+                Control::Reconnect,
+            ),
+            (
+                Method::Post,
+                "/sandbox/sessions/{session}/unlink",
+                Control::Unlink,
+            ),
+            (
+                Method::Post,
+                "/sandbox/sessions/{session}/events",
+                Control::Inject,
+            ),
         ]
     }
 }
 
-pub(super) fn handle(app: &App, control: Control, session: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let sandbox = app
-        .sandbox
-        .as_ref()
-        .ok_or_else(|| ApiError::not_implemented("the sandbox engine is not running (engine.kind)"))?;
+pub(super) fn handle(
+    app: &App,
+    control: Control,
+    session: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let sandbox = app.sandbox.as_ref().ok_or_else(|| {
+        ApiError::not_implemented("the sandbox engine is not running (engine.kind)")
+    })?;
     if app.sessions.registry().get(session).is_none() {
         return Err(ApiError::not_found("session not found"));
     }

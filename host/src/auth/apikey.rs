@@ -58,7 +58,6 @@ fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-
 impl ApiKeyStore {
     pub fn load(db: Database) -> Result<ApiKeyStore, StorageError> {
         let keys: Vec<ApiKey> = db.load_all(API_KEYS)?;
@@ -288,9 +287,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ApiKeyStore::load(Database::open(&dir.path().join("k.redb")).unwrap()).unwrap();
         assert!(store.create("", "x", &[Capability::Read], "t").is_err());
-        assert!(store.create("org a", "x", &[Capability::Read], "t").is_err());
+        assert!(
+            store
+                .create("org a", "x", &[Capability::Read], "t")
+                .is_err()
+        );
         assert!(store.create("org", " ", &[Capability::Read], "t").is_err());
         assert!(store.create("org", "x", &[], "t").is_err());
-        assert!(store.create("org", "x", &[Capability::PlatformAdmin], "t").is_err());
+        assert!(
+            store
+                .create("org", "x", &[Capability::PlatformAdmin], "t")
+                .is_err()
+        );
     }
 }

@@ -76,7 +76,12 @@ pub enum JwksError {
 impl JwtVerifier {
     /// A verifier when `auth.jwks_url` is configured.
     pub fn from_config(config: &AuthConfig) -> anyhow::Result<Option<JwtVerifier>> {
-        let Some(url) = config.jwks_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+        let Some(url) = config
+            .jwks_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
             return Ok(None);
         };
         let source = if url.starts_with("https://") || url.starts_with("http://") {
@@ -146,10 +151,12 @@ impl JwtVerifier {
                 .map_err(|e| JwksError::Fetch(name.clone(), e.to_string()))?
                 .map_err(|e| JwksError::Fetch(name.clone(), e))?
             }
-            Source::File(path) => tokio::time::timeout(self.fetch_timeout, tokio::fs::read_to_string(path))
-                .await
-                .map_err(|_| JwksError::Fetch(name.clone(), "timed out".into()))?
-                .map_err(|e| JwksError::Fetch(name.clone(), e.to_string()))?,
+            Source::File(path) => {
+                tokio::time::timeout(self.fetch_timeout, tokio::fs::read_to_string(path))
+                    .await
+                    .map_err(|_| JwksError::Fetch(name.clone(), "timed out".into()))?
+                    .map_err(|e| JwksError::Fetch(name.clone(), e.to_string()))?
+            }
         };
         let set = parse_jwks(&text).map_err(|e| JwksError::Parse(name.clone(), e))?;
         let count = set.by_kid.len() + set.anonymous.len();
@@ -226,8 +233,13 @@ impl JwtVerifier {
             return Err(invalid("token too long"));
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
-        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA) {
-            return Err(invalid("token algorithm is not accepted (RS256, ES256, EdDSA)"));
+        if !matches!(
+            header.alg,
+            Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA
+        ) {
+            return Err(invalid(
+                "token algorithm is not accepted (RS256, ES256, EdDSA)",
+            ));
         }
         let key = self.key_for(header.kid.as_deref()).await?;
         if key.alg != header.alg {
@@ -247,21 +259,22 @@ impl JwtVerifier {
         } else {
             validation.set_audience(&self.audience);
         }
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            AuthError::Invalid(
-                match e.kind() {
-                    K::ExpiredSignature => "token has expired",
-                    K::ImmatureSignature => "token is not valid yet",
-                    K::InvalidIssuer => "token issuer is not accepted",
-                    K::InvalidAudience => "token audience is not accepted",
-                    K::InvalidSignature => "token signature is invalid",
-                    K::MissingRequiredClaim(_) => "token lacks a required claim",
-                    _ => "token is invalid",
-                }
-                .to_owned(),
-            )
-        })?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                AuthError::Invalid(
+                    match e.kind() {
+                        K::ExpiredSignature => "token has expired",
+                        K::ImmatureSignature => "token is not valid yet",
+                        K::InvalidIssuer => "token issuer is not accepted",
+                        K::InvalidAudience => "token audience is not accepted",
+                        K::InvalidSignature => "token signature is invalid",
+                        K::MissingRequiredClaim(_) => "token lacks a required claim",
+                        _ => "token is invalid",
+                    }
+                    .to_owned(),
+                )
+            })?;
         self.caller(&data.claims)
     }
 
@@ -336,7 +349,9 @@ fn algorithm_for(jwk: &Jwk) -> Option<Algorithm> {
     let by_type = match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => Algorithm::RS256,
         AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
-        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            Algorithm::EdDSA
+        }
         _ => return None,
     };
     match jwk.common.key_algorithm {

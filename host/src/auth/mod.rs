@@ -7,7 +7,7 @@ mod credential;
 pub mod jwt;
 
 pub use apikey::{ApiKey, ApiKeyStore, NewApiKey};
-pub use caller::{Capability, CapabilitySet, Caller, Principal};
+pub use caller::{Caller, Capability, CapabilitySet, Principal};
 pub use credential::Credential;
 
 use std::sync::Arc;

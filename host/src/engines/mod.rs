@@ -57,6 +57,18 @@ pub struct OnWhatsapp {
     pub lid: Option<String>,
 }
 
+impl OnWhatsapp {
+    /// The answer for a number that has no WhatsApp account.
+    pub fn absent(query: String) -> OnWhatsapp {
+        OnWhatsapp {
+            query,
+            is_on_whatsapp: false,
+            jid: None,
+            lid: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Picture {
     pub id: String,
@@ -76,21 +88,35 @@ pub struct BlockedContact {
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     /// Connecting (first time or reconnecting).
-    Connecting { session: String, reason: Option<String> },
+    Connecting {
+        session: String,
+        reason: Option<String>,
+    },
     /// A new QR code to scan.
     Qr { session: String, code: PairingCode },
     /// Pairing completed; the account is known.
     Paired { session: String, account: Account },
     /// Connected and authenticated: live calls work.
-    Connected { session: String, account: Option<Account> },
+    Connected {
+        session: String,
+        account: Option<Account>,
+    },
     /// The connection dropped; `retrying` says whether the engine reconnects by itself.
-    Disconnected { session: String, reason: String, retrying: bool },
+    Disconnected {
+        session: String,
+        reason: String,
+        retrying: bool,
+    },
     /// The device was unlinked (from the phone or by WhatsApp); the pairing is gone.
     LoggedOut { session: String, reason: String },
     /// The engine gave up on this session.
     Failed { session: String, reason: String },
     /// A WhatsApp event for plugins (`contacts.upsert`, `message`…) with its JSON payload.
-    Domain { session: String, name: String, payload: Value },
+    Domain {
+        session: String,
+        name: String,
+        payload: Value,
+    },
 }
 
 impl EngineEvent {
@@ -162,8 +188,11 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<PairingCode, EngineError>;
 
     async fn check_phone(&self, session: &str, phone: &str) -> Result<OnWhatsapp, EngineError>;
-    async fn profile_picture(&self, session: &str, jid: &Jid)
-    -> Result<Option<Picture>, EngineError>;
+    async fn profile_picture(
+        &self,
+        session: &str,
+        jid: &Jid,
+    ) -> Result<Option<Picture>, EngineError>;
     async fn about(&self, session: &str, jid: &Jid) -> Result<String, EngineError>;
     async fn block(&self, session: &str, jid: &Jid) -> Result<(), EngineError>;
     async fn unblock(&self, session: &str, jid: &Jid) -> Result<(), EngineError>;

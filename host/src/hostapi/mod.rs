@@ -66,6 +66,8 @@ pub struct HostState {
     kv: ScopedKv,
     services: Arc<HostServices>,
     call: Option<CallContext>,
+    /// The read snapshot of the current call, dropped on its first write and at its end.
+    reader: Option<crate::storage::KvReader>,
     /// When the current call must stop; checked on every epoch tick.
     pub(crate) deadline: Instant,
 }
@@ -91,6 +93,7 @@ impl HostState {
             kv,
             services,
             call: None,
+            reader: None,
             deadline: Instant::now(),
         }
     }
@@ -102,6 +105,7 @@ impl HostState {
 
     pub fn end_call(&mut self) {
         self.call = None;
+        self.reader = None;
     }
 
     pub fn plugin(&self) -> &str {
@@ -119,6 +123,23 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// Time kept back from a plugin's deadline so it can still answer after a slow host call.
+const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Runs a host call that may wait on the network within the time the plugin has left;
+/// `late` is the error when it does not finish.
+pub(crate) async fn within<T, E>(
+    deadline: Instant,
+    call: impl std::future::Future<Output = Result<T, E>>,
+    late: impl FnOnce() -> E,
+) -> Result<T, E> {
+    let until = deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline);
+    match tokio::time::timeout_at(until.into(), call).await {
+        Ok(r) => r,
+        Err(_) => Err(late()),
     }
 }
 

@@ -37,11 +37,21 @@ impl HostState {
         Ok(())
     }
 
+    /// The call's read snapshot, opened on first use.
+    fn reader(&mut self) -> Result<&crate::storage::KvReader, StorageError> {
+        if self.reader.is_none() {
+            self.reader = Some(self.kv.reader().map_err(failed)?);
+        }
+        Ok(self.reader.as_ref().expect("just set"))
+    }
+
     async fn write_ops(
         &mut self,
         ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<Vec<bool>, StorageError> {
         let scope = self.call().ok_or_else(no_call)?.scope();
+        // Later reads of this call must see this write.
+        self.reader = None;
         let kv = self.kv.clone();
         tokio::task::spawn_blocking(move || kv.write(&scope, &ops))
             .await
@@ -53,7 +63,8 @@ impl HostState {
 impl Host for HostState {
     async fn get(&mut self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StorageError> {
         let scope = self.call().ok_or_else(no_call)?.scope();
-        self.kv.get(&scope, &key).map_err(failed)
+        let kv = self.kv.clone();
+        kv.get_in(self.reader()?, &scope, &key).map_err(failed)
     }
 
     async fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StorageError> {
@@ -74,7 +85,8 @@ impl Host for HostState {
             limit: request.limit as usize,
             reverse: request.reverse,
         };
-        let rows = self.kv.scan(&scope, &range).map_err(failed)?;
+        let kv = self.kv.clone();
+        let rows = kv.scan_in(self.reader()?, &scope, &range).map_err(failed)?;
         Ok(rows
             .into_iter()
             .map(|(key, value)| Entry { key, value })

@@ -7,8 +7,8 @@ use super::wa::gateway::whatsapp_read::{self, BlockedContact, OnWhatsapp, Pictur
 use super::wa::gateway::whatsapp_send;
 use super::wa::gateway::whatsapp_types::WhatsappError;
 use crate::engines::{Engine, EngineError};
-use std::sync::Arc;
 use gateway_sdk::Jid;
+use std::sync::Arc;
 
 fn error(e: EngineError) -> WhatsappError {
     match e {
@@ -36,7 +36,9 @@ async fn bounded<T>(
     let until = deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline);
     match tokio::time::timeout_at(until.into(), call).await {
         Ok(r) => r.map_err(error),
-        Err(_) => Err(WhatsappError::Failed("WhatsApp did not answer in time".into())),
+        Err(_) => Err(WhatsappError::Failed(
+            "WhatsApp did not answer in time".into(),
+        )),
     }
 }
 
@@ -47,7 +49,11 @@ impl HostState {
             .call()
             .and_then(|c| c.session.clone())
             .ok_or_else(|| WhatsappError::Failed("live calls need a session route".into()))?;
-        Ok((self.services.sessions.engine().clone(), session, self.deadline))
+        Ok((
+            self.services.sessions.engine().clone(),
+            session,
+            self.deadline,
+        ))
     }
 
     fn jid(raw: &str) -> Result<Jid, WhatsappError> {

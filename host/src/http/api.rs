@@ -123,7 +123,9 @@ async fn dispatch(
             app.sessions
                 .registry()
                 .get_owned(&id, &caller.organization)
-                .ok_or_else(|| ApiError::not_found("session not found").with_detail("session", id.clone()))?;
+                .ok_or_else(|| {
+                    ApiError::not_found("session not found").with_detail("session", id.clone())
+                })?;
             Some(id)
         }
         None => None,
@@ -222,7 +224,12 @@ async fn call_plugin(
 }
 
 /// Logs a plugin fault with the plugin's name, counts it, and answers without internals.
-pub(crate) fn fault_error(app: &App, plugin: &str, request_id: &str, fault: &PluginFault) -> ApiError {
+pub(crate) fn fault_error(
+    app: &App,
+    plugin: &str,
+    request_id: &str,
+    fault: &PluginFault,
+) -> ApiError {
     tracing::error!(plugin, request_id, kind = fault.kind(), error = %fault, "plugin call failed");
     app.metrics
         .plugin_faults
@@ -245,7 +252,11 @@ pub(crate) fn fault_error(app: &App, plugin: &str, request_id: &str, fault: &Plu
 fn plugin_response(plugin: &LoadedPlugin, resp: wit::Response) -> Response {
     if !(200..400).contains(&resp.status) {
         // Plugins report errors through `error`; a bare error status still gets the envelope.
-        tracing::warn!(plugin = plugin.name(), status = resp.status, "plugin answered an error status without an error");
+        tracing::warn!(
+            plugin = plugin.name(),
+            status = resp.status,
+            "plugin answered an error status without an error"
+        );
         let code = ErrorCode::for_status(resp.status);
         return error_response(&ApiError::new(code, "the request failed").with_status(resp.status));
     }
@@ -337,11 +348,7 @@ fn to_wit_capability(c: Capability) -> wit::Capability {
 }
 
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .map(|q| {
-            form_urlencoded_pairs(q)
-        })
-        .unwrap_or_default()
+    query.map(form_urlencoded_pairs).unwrap_or_default()
 }
 
 /// `a=1&b=x%40y` → pairs, `+` as space, percent-decoded (lossy on bad UTF-8).

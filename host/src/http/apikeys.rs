@@ -70,8 +70,9 @@ pub(super) fn handle(
             Ok(json_response(200, &page(&all, q("limit"), q("cursor"))?))
         }
         HostRoute::CreateApiKey => {
-            let req: CreateBody = serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
-                .map_err(|e| ApiError::validation(format!("request body is not valid: {e}")))?;
+            let req: CreateBody =
+                serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
+                    .map_err(|e| ApiError::validation(format!("request body is not valid: {e}")))?;
             let mut perms = Vec::new();
             for p in &req.permissions {
                 perms.push(Capability::parse(p).ok_or_else(|| {
@@ -123,7 +124,11 @@ pub(super) fn handle(
 }
 
 /// One page of keys in id order (ids are ULIDs, so oldest first).
-fn page<'a>(all: &'a [ApiKey], limit: Option<&str>, cursor: Option<&str>) -> Result<Page<KeyView<'a>>, ApiError> {
+fn page<'a>(
+    all: &'a [ApiKey],
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Page<KeyView<'a>>, ApiError> {
     let limit = parse_limit(limit)? as usize;
     let after = cursor.map(decode_cursor).transpose()?;
     let start = match &after {

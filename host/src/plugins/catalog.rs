@@ -164,11 +164,14 @@ pub struct ReloadReport {
     pub refused: BTreeMap<String, String>,
 }
 
+/// The operator's grants: plugin name → host interfaces it may import.
+pub type Grants = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+
 /// Owns the current catalog and reloads it from the plugin directory.
 pub struct PluginHost {
     runtime: Arc<PluginRuntime>,
     dir: PathBuf,
-    grants: Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>,
+    grants: Grants,
     current: ArcSwap<Catalog>,
     /// Last refusal per file stem, cleared when that file loads.
     errors: Mutex<BTreeMap<String, (String, u64)>>,
@@ -176,11 +179,7 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    pub fn new(
-        runtime: Arc<PluginRuntime>,
-        dir: PathBuf,
-        grants: Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>,
-    ) -> Arc<PluginHost> {
+    pub fn new(runtime: Arc<PluginRuntime>, dir: PathBuf, grants: Grants) -> Arc<PluginHost> {
         Arc::new(PluginHost {
             runtime,
             dir,
@@ -218,15 +217,20 @@ impl PluginHost {
                 return report;
             }
         };
-        let by_path: BTreeMap<&Path, &Arc<LoadedPlugin>> =
-            old.plugins.values().map(|p| (p.path.as_path(), p)).collect();
+        let by_path: BTreeMap<&Path, &Arc<LoadedPlugin>> = old
+            .plugins
+            .values()
+            .map(|p| (p.path.as_path(), p))
+            .collect();
         let mut next: BTreeMap<String, Arc<LoadedPlugin>> = BTreeMap::new();
         let mut changed: BTreeSet<String> = BTreeSet::new();
         for path in &files {
             let stem = stem(path);
             let previous = by_path.get(path.as_path()).copied();
             let unchanged = match (previous, std::fs::read(path)) {
-                (Some(p), Ok(bytes)) => p.hash == hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+                (Some(p), Ok(bytes)) => {
+                    p.hash == hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+                }
                 _ => false,
             };
             if let (true, Some(p)) = (unchanged, previous) {
@@ -302,7 +306,13 @@ impl PluginHost {
         self.current.store(Arc::new(catalog));
         // Old instances finish their calls on the old catalog; idle ones can go now.
         for (name, p) in &old.plugins {
-            if self.current.load().plugins.get(name).is_none_or(|n| !Arc::ptr_eq(n, p)) {
+            if self
+                .current
+                .load()
+                .plugins
+                .get(name)
+                .is_none_or(|n| !Arc::ptr_eq(n, p))
+            {
                 p.evict_all();
             }
         }
@@ -310,7 +320,11 @@ impl PluginHost {
     }
 
     fn refuse(&self, name: &str, reason: &str, report: &mut ReloadReport) {
-        tracing::error!(plugin = name, reason, "plugin refused; previous version (if any) keeps serving");
+        tracing::error!(
+            plugin = name,
+            reason,
+            "plugin refused; previous version (if any) keeps serving"
+        );
         self.errors
             .lock()
             .expect("lock")
@@ -339,7 +353,11 @@ impl PluginHost {
                         .collect(),
                     events: p.manifest.events.clone(),
                     grants: (self.grants)(p.name()),
-                    imports: p.imports.iter().map(|i| i.grant_name().to_owned()).collect(),
+                    imports: p
+                        .imports
+                        .iter()
+                        .map(|i| i.grant_name().to_owned())
+                        .collect(),
                     loaded_at: Some(p.loaded_at),
                     last_error: None,
                     last_error_at: None,

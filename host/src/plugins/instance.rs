@@ -3,9 +3,9 @@
 //! request. A call that traps, overruns its deadline or exhausts its memory loses only
 //! its own instance.
 
+use super::HostInterface;
 use super::manifest::PluginManifest;
 use super::runtime::PluginRuntime;
-use super::HostInterface;
 use crate::hostapi::{CallContext, HostState, PluginPre, wit};
 use crate::storage::{PLUGIN_KV, ScopedKv};
 use std::collections::HashMap;
@@ -16,8 +16,6 @@ use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
 /// Calls served by one instance before it is replaced, bounding heap fragmentation.
 const MAX_USES_PER_INSTANCE: u64 = 10_000;
-/// Extra wall time beyond the deadline before a call stuck in a host function is dropped.
-const HOST_CALL_GRACE: Duration = Duration::from_millis(500);
 
 /// Why a plugin call produced no answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -225,16 +223,25 @@ impl LoadedPlugin {
         let store = &mut inst.store;
         let fut = async {
             match call {
-                Call::Describe => endpoint.call_describe(&mut *store).await.map(Answer::Manifest),
-                Call::Handle(r) => endpoint.call_handle(&mut *store, r).await.map(Answer::Handled),
-                Call::Event(e) => endpoint.call_on_event(&mut *store, e).await.map(Answer::Event),
+                Call::Describe => endpoint
+                    .call_describe(&mut *store)
+                    .await
+                    .map(Answer::Manifest),
+                Call::Handle(r) => endpoint
+                    .call_handle(&mut *store, r)
+                    .await
+                    .map(Answer::Handled),
+                Call::Event(e) => endpoint
+                    .call_on_event(&mut *store, e)
+                    .await
+                    .map(Answer::Event),
             }
         };
-        let result = match tokio::time::timeout(timeout + HOST_CALL_GRACE, fut).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(e)) => Err(PluginFault::from_wasmtime(e)),
-            Err(_) => Err(PluginFault::Timeout),
-        };
+        // Wasm time is bounded by the epoch deadline; host calls that can wait on the
+        // network bound themselves by the same deadline (`hostapi::bounded`). No timer per
+        // call: arming one on every request wakes the timer driver and costs more than the
+        // call itself.
+        let result = fut.await.map_err(PluginFault::from_wasmtime);
         inst.store.data_mut().end_call();
         result
     }

@@ -30,7 +30,7 @@ pub enum LoadError {
 }
 
 /// Loads `path`, allowing the imports named in `grants` (plus WASI and shared types).
-pub async fn load_file(
+pub(super) async fn load_file(
     runtime: &Arc<PluginRuntime>,
     path: &Path,
     grants: &(dyn Fn(&str) -> Vec<String> + Send + Sync),

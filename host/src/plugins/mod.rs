@@ -9,7 +9,9 @@ mod loader;
 mod manifest;
 mod runtime;
 
-pub use catalog::{Catalog, HostRoute, PluginHost, PluginStatus, ReloadReport, RouteTarget};
+pub use catalog::{
+    Catalog, Grants, HostRoute, PluginHost, PluginStatus, ReloadReport, RouteTarget,
+};
 pub use instance::{LoadedPlugin, PluginFault};
 pub use loader::LoadError;
 pub use manifest::{PluginManifest, RouteSpec};

@@ -95,12 +95,18 @@ impl PluginRuntime {
         let started = std::time::Instant::now();
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        tracing::info!(hash = &hash[..12], ms = started.elapsed().as_millis() as u64, "compiled plugin component");
+        tracing::info!(
+            hash = &hash[..12],
+            ms = started.elapsed().as_millis() as u64,
+            "compiled plugin component"
+        );
         match component.serialize() {
             Ok(artifact) => {
                 // Write then rename, so a concurrent reader never sees half a file.
                 let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
-                if let Err(e) = std::fs::write(&tmp, artifact).and_then(|_| std::fs::rename(&tmp, &cached)) {
+                if let Err(e) =
+                    std::fs::write(&tmp, artifact).and_then(|_| std::fs::rename(&tmp, &cached))
+                {
                     tracing::warn!(error = %e, "cannot cache compiled plugin");
                     let _ = std::fs::remove_file(&tmp);
                 }

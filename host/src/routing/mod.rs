@@ -56,7 +56,11 @@ pub enum RouteError {
     #[error("no route for {0}")]
     NotFound(String),
     #[error("method {method} is not allowed on {path}")]
-    MethodNotAllowed { method: String, path: String, allow: Vec<Method> },
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allow: Vec<Method>,
+    },
     #[error("path parameter '{0}' is not valid percent-encoded UTF-8")]
     BadEncoding(String),
 }
@@ -143,7 +147,8 @@ impl<T> RouteTableBuilder<T> {
             owner: owner.to_owned(),
             error,
         })?;
-        self.entries.push((method, template, target, owner.to_owned()));
+        self.entries
+            .push((method, template, target, owner.to_owned()));
         Ok(())
     }
 
@@ -198,7 +203,8 @@ impl<T> RouteTableBuilder<T> {
 /// (`14155550123:12@s.whatsapp.net`).
 fn looks_like_verb(s: &str) -> bool {
     s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Names the already-registered route a matchit insert error points at.
@@ -238,9 +244,16 @@ impl<T> RouteTable<T> {
         let entry = &self.paths[*m.value];
         // `/sessions/X:explode` must not fall back to `/sessions/{session}` with the value
         // `X:explode`: an unknown custom method is an unknown route.
-        if let Some((_, verb)) = path.rsplit('/').next().and_then(|last| last.rsplit_once(':'))
+        if let Some((_, verb)) = path
+            .rsplit('/')
+            .next()
+            .and_then(|last| last.rsplit_once(':'))
             && looks_like_verb(verb)
-            && entry.shape.rsplit('/').next().is_some_and(|s| s.starts_with('{') && s.ends_with('}'))
+            && entry
+                .shape
+                .rsplit('/')
+                .next()
+                .is_some_and(|s| s.starts_with('{') && s.ends_with('}'))
         {
             return Err(RouteError::NotFound(path.to_owned()));
         }
@@ -257,7 +270,7 @@ impl<T> RouteTable<T> {
         };
         let mut params = Vec::with_capacity(template.params().len());
         for (i, name) in template.params().iter().enumerate() {
-            let raw = m.params.get(&template::positional(i)).unwrap_or_default();
+            let raw = m.params.get(template::positional(i)).unwrap_or_default();
             let decoded = percent_encoding::percent_decode_str(raw)
                 .decode_utf8()
                 .map_err(|_| RouteError::BadEncoding(name.clone()))?;

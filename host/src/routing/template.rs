@@ -27,8 +27,7 @@ pub(super) fn positional(i: usize) -> String {
 
 fn valid_static(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
 }
 

@@ -20,8 +20,16 @@ fn contacts() -> RouteTable<String> {
         ("GET", "/sessions/{session}/contacts/check", "contacts"),
         ("GET", "/sessions/{session}/contacts/blocked", "contacts"),
         ("GET", "/sessions/{session}/contacts/{lid}", "contacts"),
-        ("GET", "/sessions/{session}/contacts/{jid}/picture", "contacts"),
-        ("POST", "/sessions/{session}/contacts/{jid}/block", "contacts"),
+        (
+            "GET",
+            "/sessions/{session}/contacts/{jid}/picture",
+            "contacts",
+        ),
+        (
+            "POST",
+            "/sessions/{session}/contacts/{jid}/block",
+            "contacts",
+        ),
         ("POST", "/groups:join", "groups"),
     ])
     .unwrap()
@@ -42,9 +50,15 @@ fn params_are_named_per_route_and_decoded() {
         ]
     );
     let m = t
-        .find("GET", "/sessions/S1/contacts/14155550123@s.whatsapp.net/picture")
+        .find(
+            "GET",
+            "/sessions/S1/contacts/14155550123@s.whatsapp.net/picture",
+        )
         .unwrap();
-    assert_eq!(m.params[1], ("jid".to_owned(), "14155550123@s.whatsapp.net".to_owned()));
+    assert_eq!(
+        m.params[1],
+        ("jid".to_owned(), "14155550123@s.whatsapp.net".to_owned())
+    );
 }
 
 #[test]
@@ -60,9 +74,14 @@ fn static_beats_param_and_verbs_beat_bare_params() {
     let m = t.find("GET", "/sessions/01ABC").unwrap();
     assert_eq!(m.target, "GET /sessions/{session}");
     // An unknown custom method does not fall back to the bare parameter...
-    assert!(matches!(t.find("POST", "/sessions/01ABC:explode"), Err(RouteError::NotFound(_))));
+    assert!(matches!(
+        t.find("POST", "/sessions/01ABC:explode"),
+        Err(RouteError::NotFound(_))
+    ));
     // ...but a JID's device part is not a custom method.
-    let m = t.find("GET", "/sessions/S/contacts/14155550123:12@s.whatsapp.net").unwrap();
+    let m = t
+        .find("GET", "/sessions/S/contacts/14155550123:12@s.whatsapp.net")
+        .unwrap();
     assert_eq!(m.params[1].1, "14155550123:12@s.whatsapp.net");
     assert!(t.find("POST", "/groups:join").is_ok());
 }
@@ -70,8 +89,14 @@ fn static_beats_param_and_verbs_beat_bare_params() {
 #[test]
 fn not_found_and_method_not_allowed() {
     let t = contacts();
-    assert!(matches!(t.find("GET", "/nope"), Err(RouteError::NotFound(_))));
-    assert!(matches!(t.find("GET", "/sessions/"), Err(RouteError::NotFound(_))));
+    assert!(matches!(
+        t.find("GET", "/nope"),
+        Err(RouteError::NotFound(_))
+    ));
+    assert!(matches!(
+        t.find("GET", "/sessions/"),
+        Err(RouteError::NotFound(_))
+    ));
     match t.find("PUT", "/sessions/S") {
         Err(RouteError::MethodNotAllowed { allow, .. }) => {
             assert_eq!(allow, vec![Method::Get, Method::Delete])
@@ -111,20 +136,13 @@ fn duplicate_routes_name_both_owners() {
 #[test]
 fn templates_are_validated() {
     for bad in [
-        "",
-        "/",
-        "nope",
-        "/a//b",
-        "/a/",
-        "/a:x/b",
-        "/{a}/{a}",
-        "/{1a}",
-        "/{a",
-        "/a b",
-        "/{*rest}",
+        "", "/", "nope", "/a//b", "/a/", "/a:x/b", "/{a}/{a}", "/{1a}", "/{a", "/a b", "/{*rest}",
         "/x/{a}:",
     ] {
-        assert!(RouteTemplate::parse(bad).is_err(), "{bad:?} should be refused");
+        assert!(
+            RouteTemplate::parse(bad).is_err(),
+            "{bad:?} should be refused"
+        );
     }
     assert!(RouteTemplate::parse("/sessions/{session}:logout").is_ok());
     assert!(RouteTemplate::parse("/groups:join").is_ok());

@@ -163,7 +163,7 @@ impl SessionManager {
         })?;
         if let Err(e) = self.engine.start(id).await {
             let reason = e.to_string();
-            return Ok(self.set_status(id, SessionStatus::Failed, Some(reason), |_| {})?);
+            return self.set_status(id, SessionStatus::Failed, Some(reason), |_| {});
         }
         Ok(rec)
     }
@@ -183,7 +183,7 @@ impl SessionManager {
         self.registry.update(id, |r| r.want_running = false)?;
         self.engine.stop(id).await?;
         self.qr.lock().expect("lock").remove(id);
-        Ok(self.set_status(id, SessionStatus::Stopped, None, |_| {})?)
+        self.set_status(id, SessionStatus::Stopped, None, |_| {})
     }
 
     /// Stop then start, keeping the pairing.
@@ -318,7 +318,11 @@ impl SessionManager {
                     .expect("lock")
                     .insert(id.clone(), code.clone());
                 self.set_status(&id, SessionStatus::ScanQrCode, None, |_| {})?;
-                self.publish(&current, "auth.qr", json!({"code": code.code, "expiresAt": code.expires_at}));
+                self.publish(
+                    &current,
+                    "auth.qr",
+                    json!({"code": code.code, "expiresAt": code.expires_at}),
+                );
             }
             EngineEvent::Paired { account, .. } => {
                 self.qr.lock().expect("lock").remove(&id);

@@ -94,7 +94,12 @@ impl SessionRegistry {
         let existed = txn.open_table(SESSIONS)?.remove(id)?.is_some();
         txn.commit()?;
         self.sessions.write().expect("lock").remove(id);
-        tracing::info!(session = id, plugin_rows, engine_rows, "session data removed");
+        tracing::info!(
+            session = id,
+            plugin_rows,
+            engine_rows,
+            "session data removed"
+        );
         Ok(existed)
     }
 }

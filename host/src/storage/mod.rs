@@ -3,7 +3,7 @@
 
 mod scoped;
 
-pub use scoped::{Scope, ScanRange, ScopedKv};
+pub use scoped::{KvReader, Rows, ScanRange, Scope, ScopedKv};
 
 use redb::{Database as Redb, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
@@ -162,7 +162,7 @@ impl Database {
     pub fn is_healthy(&self) -> bool {
         self.db
             .begin_read()
-            .and_then(|t| Ok(t.open_table(META).is_ok()))
+            .map(|t| t.open_table(META).is_ok())
             .unwrap_or(false)
     }
 }

@@ -41,6 +41,23 @@ pub struct ScanRange {
     pub reverse: bool,
 }
 
+/// Rows of a scan: user keys (without the scope prefix) and values.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+type RawRow<'a> = Result<
+    (
+        redb::AccessGuard<'a, &'static [u8]>,
+        redb::AccessGuard<'a, &'static [u8]>,
+    ),
+    redb::StorageError,
+>;
+
+/// A read snapshot of a table, reused for several reads (one per plugin call): opening a
+/// read transaction takes redb's tracker locks, which concurrent calls would contend on.
+pub struct KvReader {
+    table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
 /// One owner's view of a table.
 #[derive(Clone)]
 pub struct ScopedKv {
@@ -50,13 +67,15 @@ pub struct ScopedKv {
 }
 
 /// Scans return at most this many entries whatever the caller asks.
-pub const MAX_SCAN: usize = 1000;
+pub(crate) const MAX_SCAN: usize = 1000;
 /// User keys longer than this are refused.
-pub const MAX_KEY_BYTES: usize = 1024;
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
 
 impl std::fmt::Debug for ScopedKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScopedKv").field("owner", &self.owner).finish()
+        f.debug_struct("ScopedKv")
+            .field("owner", &self.owner)
+            .finish()
     }
 }
 
@@ -92,11 +111,26 @@ impl ScopedKv {
         Ok(k)
     }
 
-    pub fn get(&self, scope: &Scope, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        let k = self.full_key(scope, key)?;
+    /// A snapshot to read from; writes made after it was opened are not in it.
+    pub fn reader(&self) -> Result<KvReader, StorageError> {
         let txn = self.db.redb().begin_read()?;
-        let t = txn.open_table(self.table)?;
-        Ok(t.get(k.as_slice())?.map(|v| v.value().to_vec()))
+        Ok(KvReader {
+            table: txn.open_table(self.table)?,
+        })
+    }
+
+    pub fn get(&self, scope: &Scope, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_in(&self.reader()?, scope, key)
+    }
+
+    pub fn get_in(
+        &self,
+        reader: &KvReader,
+        scope: &Scope,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let k = self.full_key(scope, key)?;
+        Ok(reader.table.get(k.as_slice())?.map(|v| v.value().to_vec()))
     }
 
     /// Applies puts (`Some`) and deletes (`None`) atomically; returns, per operation,
@@ -136,11 +170,16 @@ impl ScopedKv {
     }
 
     /// Entries in the scope matching `range`, keys returned without the scope prefix.
-    pub fn scan(
+    pub fn scan(&self, scope: &Scope, range: &ScanRange) -> Result<Rows, StorageError> {
+        self.scan_in(&self.reader()?, scope, range)
+    }
+
+    pub fn scan_in(
         &self,
+        reader: &KvReader,
         scope: &Scope,
         range: &ScanRange,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    ) -> Result<Rows, StorageError> {
         let base = self.base(scope);
         let mut prefix = base.clone();
         prefix.extend_from_slice(&range.prefix);
@@ -183,8 +222,7 @@ impl ScopedKv {
             }
         }
         let limit = range.limit.clamp(1, MAX_SCAN);
-        let txn = self.db.redb().begin_read()?;
-        let t = txn.open_table(self.table)?;
+        let t = &reader.table;
         let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (as_ref(&lo), as_ref(&hi));
         if let (Some(l), Some(h)) = (bound_key(&lo), bound_key(&hi))
             && l > h
@@ -194,7 +232,7 @@ impl ScopedKv {
         let iter = t.range::<&[u8]>(bounds)?;
         let strip = base.len();
         let mut out = Vec::new();
-        let mut push = |row: Result<(redb::AccessGuard<'_, &[u8]>, redb::AccessGuard<'_, &[u8]>), redb::StorageError>| -> Result<bool, StorageError> {
+        let mut push = |row: RawRow<'_>| -> Result<bool, StorageError> {
             let (k, v) = row?;
             out.push((k.value()[strip..].to_vec(), v.value().to_vec()));
             Ok(out.len() < limit)

@@ -97,7 +97,10 @@ impl Person {
             business_name: self.business_name.clone(),
             ..PersonUpdate::default()
         };
-        for j in [address(self.lid.as_deref()), address(self.jid.as_deref())].into_iter().flatten() {
+        for j in [address(self.lid.as_deref()), address(self.jid.as_deref())]
+            .into_iter()
+            .flatten()
+        {
             if j.is_lid() {
                 u.lid.get_or_insert(j);
             } else {
@@ -156,20 +159,30 @@ pub(crate) fn apply(event: &Event) -> Result<(), ApiError> {
         }
         "groups.upsert" => {
             for g in parse::<GroupsUpsert>(event)?.groups {
-                let Some(gid) = group_jid(&g.jid) else { continue };
+                let Some(gid) = group_jid(&g.jid) else {
+                    continue;
+                };
                 tx.upsert_group(&gid, g.subject.as_deref())?;
-                let Some(participants) = g.participants else { continue };
+                let Some(participants) = g.participants else {
+                    continue;
+                };
                 let mut present = Vec::new();
                 for p in &participants {
                     if let Some(id) = tx.upsert(&p.update())? {
-                        tx.set_membership(id, &gid, Some(p.role().unwrap_or("member")), p.tag.as_deref(), now)?;
+                        tx.set_membership(
+                            id,
+                            &gid,
+                            Some(p.role().unwrap_or("member")),
+                            p.tag.as_deref(),
+                            now,
+                        )?;
                         present.push(id);
                     }
                 }
                 // Metadata lists every member: whoever is missing has left.
                 for id in tx.members(&gid)? {
                     if !present.contains(&id) {
-                        tx.remove_membership(id, &gid);
+                        tx.remove_membership(id, &gid)?;
                     }
                 }
             }
@@ -177,16 +190,34 @@ pub(crate) fn apply(event: &Event) -> Result<(), ApiError> {
         "group.participants" => {
             let change = parse::<ParticipantsChange>(event)?;
             let Some(gid) = group_jid(&change.group) else {
-                return Err(ApiError::validation("group.participants: group is not a group JID"));
+                return Err(ApiError::validation(
+                    "group.participants: group is not a group JID",
+                ));
             };
             tx.upsert_group(&gid, None)?;
             for p in &change.participants {
-                let Some(id) = tx.upsert(&p.update())? else { continue };
+                let Some(id) = tx.upsert(&p.update())? else {
+                    continue;
+                };
                 match change.action.as_str() {
-                    "add" => tx.set_membership(id, &gid, Some(p.role().unwrap_or("member")), p.tag.as_deref(), now)?,
-                    "remove" => tx.remove_membership(id, &gid),
-                    "promote" => tx.set_membership(id, &gid, Some(p.role().unwrap_or("admin")), p.tag.as_deref(), now)?,
-                    "demote" => tx.set_membership(id, &gid, Some("member"), p.tag.as_deref(), now)?,
+                    "add" => tx.set_membership(
+                        id,
+                        &gid,
+                        Some(p.role().unwrap_or("member")),
+                        p.tag.as_deref(),
+                        now,
+                    )?,
+                    "remove" => tx.remove_membership(id, &gid)?,
+                    "promote" => tx.set_membership(
+                        id,
+                        &gid,
+                        Some(p.role().unwrap_or("admin")),
+                        p.tag.as_deref(),
+                        now,
+                    )?,
+                    "demote" => {
+                        tx.set_membership(id, &gid, Some("member"), p.tag.as_deref(), now)?
+                    }
                     // A changed number or nickname: identity and tag are updated above/here.
                     _ => tx.set_membership(id, &gid, p.role(), p.tag.as_deref(), now)?,
                 }
@@ -196,8 +227,14 @@ pub(crate) fn apply(event: &Event) -> Result<(), ApiError> {
             let m = parse::<Message>(event)?;
             if !m.from_me {
                 let sender = Person {
-                    lid: m.sender_lid.clone().or_else(|| m.sender.clone().filter(|s| s.ends_with("@lid"))),
-                    jid: m.sender_jid.clone().or_else(|| m.sender.clone().filter(|s| !s.ends_with("@lid"))),
+                    lid: m
+                        .sender_lid
+                        .clone()
+                        .or_else(|| m.sender.clone().filter(|s| s.ends_with("@lid"))),
+                    jid: m
+                        .sender_jid
+                        .clone()
+                        .or_else(|| m.sender.clone().filter(|s| !s.ends_with("@lid"))),
                     push_name: m.push_name.clone(),
                     ..Person::default()
                 };

@@ -11,11 +11,8 @@ use gateway_sdk::{
     ApiError, Capability, Event, Jid, Manifest, Page, PageRequest, Plugin, Request, RequestExt,
     Response, Route, jid, json, whatsapp_read, whatsapp_send,
 };
-use model::{ContactView, Group, GroupView, Identity, Membership};
-use store::{
-    IDENTITY_PREFIX, Tx, dm_key, group_key, id_suffix, member_index_prefix,
-    membership_prefix,
-};
+use model::Identity;
+use store::{IDENTITY_PREFIX, Tx, decode, id_suffix, member_index_prefix, view_key};
 
 fn identity_schema() -> serde_json::Value {
     let ns = json!({"type": ["string", "null"]});
@@ -177,19 +174,10 @@ struct Filter {
 }
 
 impl Filter {
-    fn keep(&self, tx: &Tx, ident: &Identity) -> Result<bool, ApiError> {
-        if let Some(q) = &self.q
-            && !ident.matches(q)
-        {
-            return Ok(false);
-        }
-        if self.dm_only && !tx.has_dm(ident.id)? {
-            return Ok(false);
-        }
-        if self.group_only && kv::scan(&membership_prefix(ident.id), None, 1, false)?.is_empty() {
-            return Ok(false);
-        }
-        Ok(true)
+    fn keep(&self, ident: &Identity) -> bool {
+        self.q.as_deref().is_none_or(|q| ident.matches(q))
+            && (!self.dm_only || ident.dm)
+            && (!self.group_only || !ident.groups.is_empty())
     }
 }
 
@@ -199,7 +187,12 @@ fn list_contacts(req: &Request) -> Result<Response, ApiError> {
         None => (false, false),
         Some("dm") => (true, false),
         Some("group") => (false, true),
-        Some(_) => return Err(ApiError::invalid_field("source", "source must be dm or group")),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "source",
+                "source must be dm or group",
+            ));
+        }
     };
     let group = match req.query("group").filter(|g| !g.is_empty()) {
         Some(g) => Some(
@@ -218,13 +211,13 @@ fn list_contacts(req: &Request) -> Result<Response, ApiError> {
         group_only,
         q: q.map(str::to_owned),
     };
-    // Members of one group come from its index; everyone else from the identity list.
+    // Members of one group come from its index; everyone else from the identity records.
     // Both are in id order, and the cursor is the last id served.
-    let prefix = match &group {
-        Some(g) => member_index_prefix(g),
-        None => IDENTITY_PREFIX.to_vec(),
+    let (prefix, indexed) = match &group {
+        Some(g) => (member_index_prefix(g), true),
+        None => (IDENTITY_PREFIX.to_vec(), false),
     };
-    let (data, next) = page_ids(&prefix, &page, &filter)?;
+    let (data, next) = page_ids(&prefix, indexed, &page, &filter)?;
     let views: Vec<_> = data.iter().map(Identity::view).collect();
     Ok(gateway_sdk::ok(&Page {
         data: views,
@@ -233,38 +226,58 @@ fn list_contacts(req: &Request) -> Result<Response, ApiError> {
 }
 
 /// One page of identities whose id key lies under `prefix`, filtered, resuming after the
-/// cursor's id. Every matching identity appears exactly once across pages.
+/// cursor's id. Every matching identity appears exactly once across pages. `indexed`
+/// prefixes hold ids only (a group's member index); the identity prefix holds the records.
 fn page_ids(
     prefix: &[u8],
+    indexed: bool,
     page: &PageRequest,
     filter: &Filter,
 ) -> Result<(Vec<Identity>, Option<String>), ApiError> {
-    const CHUNK: u32 = 256;
+    // Without filters a page needs exactly one entry past its end; with them, read ahead.
+    let unfiltered = !filter.dm_only && !filter.group_only && filter.q.is_none();
+    let chunk_size: u32 = if unfiltered { page.limit + 1 } else { 256 };
     let tx = Tx::new(0);
     let after_id = match &page.after {
         Some(c) => Some(
             std::str::from_utf8(c)
                 .ok()
                 .and_then(|s| u64::from_str_radix(s, 16).ok())
-                .ok_or_else(|| ApiError::invalid_field("cursor", "cursor is not one this gateway issued"))?,
+                .ok_or_else(|| {
+                    ApiError::invalid_field("cursor", "cursor is not one this gateway issued")
+                })?,
         ),
         None => None,
     };
     let mut after_key = after_id.map(|id| [prefix, format!("{id:016x}").as_bytes()].concat());
     let mut out: Vec<Identity> = Vec::new();
     loop {
-        let chunk = kv::scan(prefix, after_key.as_deref(), CHUNK, false)?;
-        let exhausted = chunk.len() < CHUNK as usize;
+        let chunk = kv::scan(prefix, after_key.as_deref(), chunk_size, false)?;
+        let exhausted = chunk.len() < chunk_size as usize;
         for e in chunk {
             after_key = Some(e.key.clone());
-            let Some(id) = id_suffix(&e.key) else { continue };
-            let Some(ident) = tx.identity(id)? else { continue };
-            if !filter.keep(&tx, &ident)? {
+            let ident = if indexed {
+                let Some(id) = id_suffix(&e.key) else {
+                    continue;
+                };
+                let Some(ident) = tx.identity(id)? else {
+                    continue;
+                };
+                ident
+            } else {
+                decode::<Identity>(&e.value)?
+            };
+            if !filter.keep(&ident) {
                 continue;
             }
             if out.len() == page.limit as usize {
                 let last = out.last().map(|i| i.id).unwrap_or(0);
-                return Ok((out, Some(gateway_sdk::encode_cursor(format!("{last:016x}").as_bytes()))));
+                return Ok((
+                    out,
+                    Some(gateway_sdk::encode_cursor(
+                        format!("{last:016x}").as_bytes(),
+                    )),
+                ));
             }
             out.push(ident);
         }
@@ -277,35 +290,17 @@ fn page_ids(
 fn get_contact(req: &Request) -> Result<Response, ApiError> {
     let raw = req.param("lid")?;
     let who = jid::parse_person(raw).map_err(|e| ApiError::invalid_field("lid", e.to_string()))?;
-    let tx = Tx::new(0);
     let not_found = || ApiError::not_found(format!("no contact {who} is stored for this session"));
-    let id = tx.find(&who)?.ok_or_else(not_found)?;
-    let ident = tx.identity(id)?.ok_or_else(not_found)?;
-    let dm = kv::get(&dm_key(id))?.is_some();
-    let memberships: Vec<Membership> = kv::scan_all_json(&membership_prefix(id))?
-        .into_iter()
-        .map(|(_, m)| m)
-        .collect();
-    let groups: Vec<Option<Group>> = memberships
-        .iter()
-        .map(|m| kv::get_json::<Group>(&group_key(&m.group)))
-        .collect::<Result<_, _>>()?;
-    let views: Vec<GroupView<'_>> = memberships
-        .iter()
-        .zip(&groups)
-        .map(|(m, g)| GroupView {
-            jid: &m.group,
-            name: g.as_ref().and_then(|g| g.name.as_deref()),
-            role: &m.role,
-            tag: m.tag.as_deref(),
-            last_seen: m.last_seen,
-        })
-        .collect();
-    Ok(gateway_sdk::ok(&ContactView {
-        identity: ident.view(),
-        dm,
-        groups: views,
-    }))
+    let id = Tx::new(0).find(&who)?.ok_or_else(not_found)?;
+    // The answer was rendered when the identity was last written (records stored by an
+    // older plugin version have no rendering yet: render them now).
+    match kv::get(&view_key(id))? {
+        Some(body) => Ok(gateway_sdk::bytes(200, "application/json", body)),
+        None => {
+            let ident = Tx::new(0).identity(id)?.ok_or_else(not_found)?;
+            Ok(gateway_sdk::ok(&ident.contact()))
+        }
+    }
 }
 
 gateway_sdk::export!(Contacts);

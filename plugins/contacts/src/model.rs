@@ -1,6 +1,7 @@
 //! What the contact store keeps, and the JSON shapes of API.md §3.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One person as seen by one session. `id` is stable; `lid` and the phone JID are the
 /// WhatsApp addresses known for them (a person may be known by one before the other).
@@ -17,13 +18,40 @@ pub(crate) struct Identity {
     pub(crate) push_name: Option<String>,
     pub(crate) business_name: Option<String>,
     pub(crate) first_seen_at: u64,
+    /// When an address or name last changed.
     pub(crate) updated_at: u64,
+    /// Whether the session has a direct chat with them.
+    #[serde(default)]
+    pub(crate) dm: bool,
+    /// Every group the session has seen them in, by group JID. Kept in the identity's own
+    /// record so one read answers getContact.
+    #[serde(default)]
+    pub(crate) groups: BTreeMap<String, Membership>,
 }
 
 impl Identity {
     /// The name to show: the address book's, else their own.
     pub(crate) fn display_name(&self) -> Option<&str> {
         self.name.as_deref().or(self.push_name.as_deref())
+    }
+
+    /// The getContact answer.
+    pub(crate) fn contact(&self) -> ContactView<'_> {
+        ContactView {
+            identity: self.view(),
+            dm: self.dm,
+            groups: self
+                .groups
+                .iter()
+                .map(|(jid, m)| GroupView {
+                    jid,
+                    name: m.name.as_deref(),
+                    role: &m.role,
+                    tag: m.tag.as_deref(),
+                    last_seen: m.last_seen,
+                })
+                .collect(),
+        }
     }
 
     pub(crate) fn view(&self) -> IdentityView<'_> {
@@ -54,7 +82,10 @@ impl Identity {
             .collect();
         let by_number = !number.is_empty()
             && number.bytes().all(|b| b.is_ascii_digit())
-            && self.phone_number.as_deref().is_some_and(|p| p.contains(&number));
+            && self
+                .phone_number
+                .as_deref()
+                .is_some_and(|p| p.contains(&number));
         by_name || by_number
     }
 }
@@ -85,7 +116,8 @@ pub(crate) struct Group {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Membership {
-    pub(crate) group: String,
+    /// The group's name (subject), copied here and kept in step on renames.
+    pub(crate) name: Option<String>,
     /// `member` | `admin` | `superadmin`.
     pub(crate) role: String,
     /// Their nickname in the group.
@@ -126,6 +158,8 @@ mod tests {
             business_name: Some("Acme Corp".into()),
             first_seen_at: 0,
             updated_at: 0,
+            dm: false,
+            groups: BTreeMap::new(),
         }
     }
 

@@ -1,18 +1,19 @@
-//! The contact store, kept per session in the plugin's storage: identities keyed by a
-//! stable numeric id, indexes from LID and phone number to that id, direct chats, groups,
-//! and memberships (indexed both ways so a contact's groups and a group's members are
-//! prefix scans).
+//! The contact store, kept per session in the plugin's storage. Each person is one
+//! record keyed by a stable numeric id and holding everything getContact answers (names,
+//! addresses, direct chat, group memberships); indexes map LIDs and phone numbers to ids,
+//! and each group's members to theirs.
 //!
-//! Keys: `seq` · `i/<id>` identity · `lid/<lid>` · `pn/<number>` · `dm/<id>` ·
-//! `g/<gid>` group · `m/<id>/<gid>` membership · `gm/<gid>/<id>` member index.
-//! Ids are 16 hex digits so they sort numerically.
+//! Keys: `seq` · `i/<id>` identity · `v/<id>` its getContact answer, rendered when the
+//! identity is written so a read is one lookup and no re-encoding · `lid/<lid>` ·
+//! `pn/<number>` · `g/<gid>` group · `gm/<gid>/<id>` member index. Ids are 16 hex digits
+//! so they sort numerically.
 
 use crate::model::{Group, Identity, Membership};
 use gateway_sdk::store::{self, Batch};
 use gateway_sdk::{ApiError, Jid};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub(crate) const IDENTITY_PREFIX: &[u8] = b"i/";
 
@@ -20,16 +21,8 @@ pub(crate) fn identity_key(id: u64) -> Vec<u8> {
     format!("i/{id:016x}").into_bytes()
 }
 
-pub(crate) fn dm_key(id: u64) -> Vec<u8> {
-    format!("dm/{id:016x}").into_bytes()
-}
-
-pub(crate) fn membership_prefix(id: u64) -> Vec<u8> {
-    format!("m/{id:016x}/").into_bytes()
-}
-
-fn membership_key(id: u64, group: &str) -> Vec<u8> {
-    format!("m/{id:016x}/{group}").into_bytes()
+pub(crate) fn view_key(id: u64) -> Vec<u8> {
+    format!("v/{id:016x}").into_bytes()
 }
 
 pub(crate) fn member_index_prefix(group: &str) -> Vec<u8> {
@@ -40,7 +33,7 @@ fn member_index_key(group: &str, id: u64) -> Vec<u8> {
     format!("gm/{group}/{id:016x}").into_bytes()
 }
 
-pub(crate) fn group_key(group: &str) -> Vec<u8> {
+fn group_key(group: &str) -> Vec<u8> {
     format!("g/{group}").into_bytes()
 }
 
@@ -56,6 +49,11 @@ fn pn_key(number: &str) -> Vec<u8> {
 pub(crate) fn id_suffix(key: &[u8]) -> Option<u64> {
     let hex = std::str::from_utf8(key.get(key.len().checked_sub(16)?..)?).ok()?;
     u64::from_str_radix(hex, 16).ok()
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::internal(format!("stored contact data is unreadable: {e}")))
 }
 
 /// What an event says about a person; absent fields leave stored values alone.
@@ -94,12 +92,7 @@ impl Tx {
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ApiError> {
-        match self.get_raw(key)? {
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| ApiError::internal(format!("stored contact data is unreadable: {e}"))),
-            None => Ok(None),
-        }
+        self.get_raw(key)?.map(|v| decode(&v)).transpose()
     }
 
     fn set<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<(), ApiError> {
@@ -137,7 +130,9 @@ impl Tx {
     /// Commits every write, in chunks the host accepts.
     pub(crate) fn commit(self) -> Result<(), ApiError> {
         const CHUNK: usize = 900;
-        let Tx { mut pending, order, .. } = self;
+        let Tx {
+            mut pending, order, ..
+        } = self;
         for chunk in order.chunks(CHUNK) {
             let mut batch = Batch::new();
             for key in chunk {
@@ -155,21 +150,24 @@ impl Tx {
         self.get(&identity_key(id))
     }
 
-    fn id_by_lid(&self, lid: &str) -> Result<Option<u64>, ApiError> {
-        self.get(&lid_key(lid))
+    fn identity_or_fail(&self, id: u64) -> Result<Identity, ApiError> {
+        self.identity(id)?
+            .ok_or_else(|| ApiError::internal("contact index points at a missing identity"))
     }
 
-    fn id_by_phone(&self, number: &str) -> Result<Option<u64>, ApiError> {
-        self.get(&pn_key(number))
+    /// Writes an identity and its rendered getContact answer.
+    fn save(&mut self, ident: &Identity) -> Result<(), ApiError> {
+        self.set(view_key(ident.id), &ident.contact())?;
+        self.set(identity_key(ident.id), ident)
     }
 
     /// The id of the person a JID (LID or phone) names, if stored.
     pub(crate) fn find(&self, jid: &Jid) -> Result<Option<u64>, ApiError> {
         if jid.is_lid() {
-            self.id_by_lid(&jid.to_string())
+            self.get(&lid_key(&jid.to_string()))
         } else {
             match jid.phone_number() {
-                Some(n) => self.id_by_phone(n),
+                Some(n) => self.get(&pn_key(n)),
                 None => Ok(None),
             }
         }
@@ -186,16 +184,19 @@ impl Tx {
     /// Returns `None` when the update names no one.
     pub(crate) fn upsert(&mut self, u: &PersonUpdate) -> Result<Option<u64>, ApiError> {
         let lid = u.lid.as_ref().map(|j| j.to_non_device().to_string());
-        let phone = u.phone.as_ref().and_then(|j| j.phone_number().map(str::to_owned));
+        let phone = u
+            .phone
+            .as_ref()
+            .and_then(|j| j.phone_number().map(str::to_owned));
         if lid.is_none() && phone.is_none() {
             return Ok(None);
         }
-        let by_lid = match &lid {
-            Some(l) => self.id_by_lid(l)?,
+        let by_lid: Option<u64> = match &lid {
+            Some(l) => self.get(&lid_key(l))?,
             None => None,
         };
-        let by_phone = match &phone {
-            Some(p) => self.id_by_phone(p)?,
+        let by_phone: Option<u64> = match &phone {
+            Some(p) => self.get(&pn_key(p))?,
             None => None,
         };
         let id = match (by_lid, by_phone) {
@@ -214,12 +215,14 @@ impl Tx {
                     business_name: None,
                     first_seen_at: self.now,
                     updated_at: self.now,
+                    dm: false,
+                    groups: BTreeMap::new(),
                 };
-                self.set(identity_key(id), &fresh)?;
+                self.save(&fresh)?;
                 id
             }
         };
-        let mut ident = self.identity(id)?.ok_or_else(|| ApiError::internal("identity vanished"))?;
+        let mut ident = self.identity_or_fail(id)?;
         let before = ident.clone();
         if let Some(l) = &lid
             && ident.lid.as_deref() != Some(l.as_str())
@@ -240,7 +243,11 @@ impl Tx {
             ident.phone_jid = Some(format!("{p}@s.whatsapp.net"));
             self.set(pn_key(p), &id)?;
         }
-        let non_empty = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let non_empty = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
         if let Some(n) = non_empty(&u.name) {
             ident.name = Some(n);
         }
@@ -252,7 +259,7 @@ impl Tx {
         }
         if ident != before {
             ident.updated_at = self.now.max(before.updated_at);
-            self.set(identity_key(id), &ident)?;
+            self.save(&ident)?;
         }
         Ok(Some(id))
     }
@@ -270,58 +277,61 @@ impl Tx {
         keep.business_name = keep.business_name.or(gone.business_name);
         keep.first_seen_at = keep.first_seen_at.min(gone.first_seen_at);
         keep.updated_at = self.now.max(keep.updated_at);
+        keep.dm |= gone.dm;
         if let Some(p) = &gone.phone_number {
             self.set(pn_key(p), &a)?;
         }
         if let Some(l) = &gone.lid {
             self.remove(lid_key(l));
         }
-        if self.get_raw(&dm_key(b))?.is_some() {
-            self.remove(dm_key(b));
-            self.set(dm_key(a), &true)?;
-        }
-        for key in self.keys_with_prefix(&membership_prefix(b))? {
-            let Some(m) = self.get::<Membership>(&key)? else { continue };
-            self.remove(key);
-            self.remove(member_index_key(&m.group, b));
-            let merged = match self.get::<Membership>(&membership_key(a, &m.group))? {
-                Some(existing) if existing.last_seen >= m.last_seen => existing,
-                _ => m.clone(),
-            };
-            self.set(membership_key(a, &m.group), &merged)?;
-            self.set(member_index_key(&m.group, a), &true)?;
+        for (group, m) in gone.groups {
+            self.remove(member_index_key(&group, b));
+            self.set(member_index_key(&group, a), &true)?;
+            match keep.groups.get(&group) {
+                Some(existing) if existing.last_seen >= m.last_seen => {}
+                _ => {
+                    keep.groups.insert(group, m);
+                }
+            }
         }
         self.remove(identity_key(b));
-        self.set(identity_key(a), &keep)?;
+        self.remove(view_key(b));
+        self.save(&keep)?;
         Ok(a)
     }
 
     pub(crate) fn mark_dm(&mut self, id: u64) -> Result<(), ApiError> {
-        if self.get_raw(&dm_key(id))?.is_none() {
-            self.set(dm_key(id), &true)?;
+        let mut ident = self.identity_or_fail(id)?;
+        if !ident.dm {
+            ident.dm = true;
+            self.save(&ident)?;
         }
         Ok(())
     }
 
-    pub(crate) fn has_dm(&self, id: u64) -> Result<bool, ApiError> {
-        Ok(self.get_raw(&dm_key(id))?.is_some())
-    }
-
+    /// Records a group's name, and copies it into its members' memberships.
     pub(crate) fn upsert_group(&mut self, jid: &str, name: Option<&str>) -> Result<(), ApiError> {
         let current: Option<Group> = self.get(&group_key(jid))?;
         let name = name.map(str::to_owned).filter(|n| !n.trim().is_empty());
-        let next = match current {
+        match current {
             Some(g) if name.is_none() || g.name == name => return Ok(()),
-            _ => Group {
+            _ => {}
+        }
+        self.set(
+            group_key(jid),
+            &Group {
                 jid: jid.to_owned(),
-                name,
+                name: name.clone(),
             },
-        };
-        self.set(group_key(jid), &next)
-    }
-
-    pub(crate) fn membership(&self, id: u64, group: &str) -> Result<Option<Membership>, ApiError> {
-        self.get(&membership_key(id, group))
+        )?;
+        for id in self.members(jid)? {
+            let mut ident = self.identity_or_fail(id)?;
+            if let Some(m) = ident.groups.get_mut(jid) {
+                m.name = name.clone();
+                self.save(&ident)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sets a membership; `role`/`tag` of `None` keep what is stored.
@@ -333,29 +343,41 @@ impl Tx {
         tag: Option<&str>,
         seen: u64,
     ) -> Result<(), ApiError> {
-        let current = self.membership(id, group)?;
+        let mut ident = self.identity_or_fail(id)?;
+        let current = ident.groups.get(group);
+        let group_name = match current {
+            Some(m) => m.name.clone(),
+            None => self.get::<Group>(&group_key(group))?.and_then(|g| g.name),
+        };
         let next = Membership {
-            group: group.to_owned(),
+            name: group_name,
             role: role
                 .map(str::to_owned)
-                .or_else(|| current.as_ref().map(|m| m.role.clone()))
+                .or_else(|| current.map(|m| m.role.clone()))
                 .unwrap_or_else(|| "member".into()),
             tag: tag
                 .map(str::to_owned)
                 .filter(|t| !t.trim().is_empty())
-                .or_else(|| current.as_ref().and_then(|m| m.tag.clone())),
-            last_seen: seen.max(current.as_ref().map_or(0, |m| m.last_seen)),
+                .or_else(|| current.and_then(|m| m.tag.clone())),
+            last_seen: seen.max(current.map_or(0, |m| m.last_seen)),
         };
-        if current.as_ref() != Some(&next) {
-            self.set(membership_key(id, group), &next)?;
-            self.set(member_index_key(group, id), &true)?;
+        if current != Some(&next) {
+            if current.is_none() {
+                self.set(member_index_key(group, id), &true)?;
+            }
+            ident.groups.insert(group.to_owned(), next);
+            self.save(&ident)?;
         }
         Ok(())
     }
 
-    pub(crate) fn remove_membership(&mut self, id: u64, group: &str) {
-        self.remove(membership_key(id, group));
+    pub(crate) fn remove_membership(&mut self, id: u64, group: &str) -> Result<(), ApiError> {
+        let mut ident = self.identity_or_fail(id)?;
+        if ident.groups.remove(group).is_some() {
+            self.save(&ident)?;
+        }
         self.remove(member_index_key(group, id));
+        Ok(())
     }
 
     /// Ids of a group's stored members.

@@ -23,8 +23,8 @@ pub mod bindings {
     });
 }
 
-pub use bindings::export;
 use crate::error::{ApiError, ErrorCode};
+pub use bindings::export;
 use bindings::exports::wa::gateway::endpoint::Guest;
 pub use bindings::wa::gateway::session_control;
 pub use bindings::wa::gateway::types::{
@@ -113,7 +113,9 @@ impl From<session_control::SessionError> for ApiError {
             E::NotFound => ApiError::not_found("session not found"),
             E::Invalid(m) => ApiError::validation(m),
             E::Conflict(m) => ApiError::conflict(m),
-            E::NotConnected(m) => ApiError::not_implemented(format!("session is not connected: {m}")),
+            E::NotConnected(m) => {
+                ApiError::not_implemented(format!("session is not connected: {m}"))
+            }
             E::Failed(m) => ApiError::internal(m),
         }
     }

@@ -311,9 +311,15 @@ mod tests {
         assert_eq!(u.phone_number(), Some("14155550123"));
         assert!(Jid::parse("205227043110953@lid").unwrap().is_lid());
         assert!(Jid::parse("120363021234567890@g.us").unwrap().is_group());
-        assert!(Jid::parse("14155550123-1500000000@g.us").unwrap().is_group());
+        assert!(
+            Jid::parse("14155550123-1500000000@g.us")
+                .unwrap()
+                .is_group()
+        );
         assert_eq!(
-            Jid::parse("120363025246125486@newsletter").unwrap().server(),
+            Jid::parse("120363025246125486@newsletter")
+                .unwrap()
+                .server(),
             Server::Newsletter
         );
         assert_eq!(
@@ -361,8 +367,14 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(parse_phone("+1 (415) 555-0123", true).unwrap(), "14155550123");
-        assert_eq!(parse_phone("6281234567890", false).unwrap(), "6281234567890");
+        assert_eq!(
+            parse_phone("+1 (415) 555-0123", true).unwrap(),
+            "14155550123"
+        );
+        assert_eq!(
+            parse_phone("6281234567890", false).unwrap(),
+            "6281234567890"
+        );
         assert!(parse_phone("+6281234567890", false).is_err());
         assert!(parse_phone("123", true).is_err());
         assert!(parse_phone("1234567890123456", true).is_err());

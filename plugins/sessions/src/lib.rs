@@ -190,14 +190,21 @@ impl Plugin for Sessions {
                 let limit = page.limit as usize;
                 let next_cursor = (rest.len() > limit)
                     .then(|| gateway_sdk::encode_cursor(rest[limit - 1].id.as_bytes()));
-                let data: Vec<SessionView> =
-                    rest.iter().take(limit).cloned().map(SessionView::from).collect();
+                let data: Vec<SessionView> = rest
+                    .iter()
+                    .take(limit)
+                    .cloned()
+                    .map(SessionView::from)
+                    .collect();
                 Ok(gateway_sdk::ok(&Page { data, next_cursor }))
             }
             "createSession" => {
                 let b: CreateBody = req.json()?;
                 if b.label.as_ref().is_some_and(|l| l.chars().count() > 100) {
-                    return Err(ApiError::invalid_field("label", "label must be at most 100 characters"));
+                    return Err(ApiError::invalid_field(
+                        "label",
+                        "label must be at most 100 characters",
+                    ));
                 }
                 let s = sc::create(&SessionOptions {
                     label: b.label,
@@ -219,16 +226,23 @@ impl Plugin for Sessions {
             "sessionQR" => {
                 let format = req.query("format").unwrap_or("json");
                 if !matches!(format, "json" | "png") {
-                    return Err(ApiError::invalid_field("format", "format must be json or png"));
+                    return Err(ApiError::invalid_field(
+                        "format",
+                        "format must be json or png",
+                    ));
                 }
                 let Some(code) = sc::qr(req.session_id()?)? else {
-                    return Err(ApiError::not_found("no QR code yet; pairing is starting, retry shortly"));
+                    return Err(ApiError::not_found(
+                        "no QR code yet; pairing is starting, retry shortly",
+                    ));
                 };
                 if format == "png" {
                     let png = qr::render_png(&code.code)?;
                     return Ok(gateway_sdk::bytes(200, "image/png", png));
                 }
-                Ok(gateway_sdk::ok(&json!({"code": code.code, "expiresAt": code.expires_at})))
+                Ok(gateway_sdk::ok(
+                    &json!({"code": code.code, "expiresAt": code.expires_at}),
+                ))
             }
             "sessionPairingCode" => {
                 let b: PairingBody = req.json()?;
@@ -238,7 +252,9 @@ impl Plugin for Sessions {
                 let digits = gateway_sdk::jid::parse_phone(phone, false)
                     .map_err(|e| ApiError::invalid_field("phone", e.to_string()))?;
                 let code = sc::request_pairing_code(req.session_id()?, &digits)?;
-                Ok(gateway_sdk::ok(&json!({"code": code.code, "expiresAt": code.expires_at})))
+                Ok(gateway_sdk::ok(
+                    &json!({"code": code.code, "expiresAt": code.expires_at}),
+                ))
             }
             "sessionMe" => {
                 let s = sc::get(req.session_id()?)?;

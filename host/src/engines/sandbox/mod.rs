@@ -9,8 +9,8 @@ mod world;
 pub use world::{IndexedWorld, World};
 
 use super::{
-    Account, BlockedContact, Engine, EngineError, EngineEvent, EngineSink, OnWhatsapp,
-    PairingCode, Picture,
+    Account, BlockedContact, Engine, EngineError, EngineEvent, EngineSink, OnWhatsapp, PairingCode,
+    Picture,
 };
 use crate::clock::now_ms;
 use crate::config::SandboxConfig;
@@ -133,7 +133,13 @@ impl SandboxEngine {
         let scope = Self::scope(session);
         let rows = self
             .kv
-            .scan(&scope, &ScanRange { limit: 1000, ..Default::default() })
+            .scan(
+                &scope,
+                &ScanRange {
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )
             .map_err(|e| EngineError::Failed(e.to_string()))?;
         let ops: Vec<_> = rows.into_iter().map(|(k, _)| (k, None)).collect();
         if !ops.is_empty() {
@@ -150,7 +156,10 @@ impl SandboxEngine {
         let phone = phone
             .map(str::to_owned)
             .unwrap_or_else(|| format!("1555{}", digest_number(&["phone", session], 7)));
-        let lid = format!("{}@lid", digest_number(&["lid", &phone], 15).trim_start_matches('0'));
+        let lid = format!(
+            "{}@lid",
+            digest_number(&["lid", &phone], 15).trim_start_matches('0')
+        );
         Account {
             jid: format!("{phone}@s.whatsapp.net"),
             lid: Some(lid),
@@ -213,7 +222,10 @@ impl SandboxEngine {
                         "2@sandbox-{}-{}-{}",
                         &session,
                         generation,
-                        digest_number(&["qr", &session, &generation.to_string(), &n.to_string()], 12)
+                        digest_number(
+                            &["qr", &session, &generation.to_string(), &n.to_string()],
+                            12
+                        )
                     ),
                     expires_at: now_ms() + self.config.code_ttl_ms,
                 };
@@ -240,10 +252,18 @@ impl SandboxEngine {
 
     /// Completes pairing for the running generation: stores the account, ends the QR loop
     /// and connects.
-    fn pair(&self, session: &str, generation: u64, account: Account) -> Result<Account, EngineError> {
+    fn pair(
+        &self,
+        session: &str,
+        generation: u64,
+        account: Account,
+    ) -> Result<Account, EngineError> {
         {
             let mut sims = self.sims.lock().expect("lock");
-            let Some(s) = sims.get_mut(session).filter(|s| s.running && s.generation == generation) else {
+            let Some(s) = sims
+                .get_mut(session)
+                .filter(|s| s.running && s.generation == generation)
+            else {
                 return Err(EngineError::NotConnected("session is not running".into()));
             };
             s.generation += 1;
@@ -294,7 +314,11 @@ impl SandboxEngine {
             })
             .collect();
         for chunk in contacts.chunks(SYNC_CHUNK) {
-            self.domain(session, "contacts.upsert", json!({"source": "sync", "contacts": chunk}));
+            self.domain(
+                session,
+                "contacts.upsert",
+                json!({"source": "sync", "contacts": chunk}),
+            );
         }
         let chats: Vec<Value> = w
             .contacts
@@ -374,7 +398,11 @@ impl SandboxEngine {
                 .ok_or_else(|| ControlError::Conflict("session is not running".into()))?;
             match &s.qr {
                 Some(q) if q.expires_at > now_ms() => s.generation,
-                _ => return Err(ControlError::Conflict("no QR code is waiting to be scanned".into())),
+                _ => {
+                    return Err(ControlError::Conflict(
+                        "no QR code is waiting to be scanned".into(),
+                    ));
+                }
             }
         };
         let account = self.make_account(session, phone.as_deref(), push_name);
@@ -430,7 +458,9 @@ impl SandboxEngine {
             let s = sims
                 .get_mut(session)
                 .filter(|s| s.connected && s.dropped)
-                .ok_or_else(|| ControlError::Conflict("session connection is not dropped".into()))?;
+                .ok_or_else(|| {
+                    ControlError::Conflict("session connection is not dropped".into())
+                })?;
             s.dropped = false;
         }
         let account = self
@@ -469,10 +499,14 @@ impl SandboxEngine {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_');
         if !valid {
-            return Err(ControlError::Invalid(format!("event name '{event}' is not valid")));
+            return Err(ControlError::Invalid(format!(
+                "event name '{event}' is not valid"
+            )));
         }
         if !payload.is_object() {
-            return Err(ControlError::Invalid("payload must be a JSON object".into()));
+            return Err(ControlError::Invalid(
+                "payload must be a JSON object".into(),
+            ));
         }
         if self.running_generation(session).is_none() {
             return Err(ControlError::Conflict("session is not running".into()));
@@ -621,16 +655,15 @@ impl Engine for Sandbox {
                 jid: c.phone_jid(),
                 lid: Some(c.lid.clone()),
             },
-            None => OnWhatsapp {
-                query: digits,
-                is_on_whatsapp: false,
-                jid: None,
-                lid: None,
-            },
+            None => OnWhatsapp::absent(digits),
         })
     }
 
-    async fn profile_picture(&self, session: &str, jid: &Jid) -> Result<Option<Picture>, EngineError> {
+    async fn profile_picture(
+        &self,
+        session: &str,
+        jid: &Jid,
+    ) -> Result<Option<Picture>, EngineError> {
         self.0.live(session)?;
         let c = self.0.known(jid)?;
         if c.picture_hidden {
@@ -669,7 +702,11 @@ impl Engine for Sandbox {
                 .kv
                 .put(&scope, &key, now_ms().to_string().as_bytes())
                 .map_err(|e| EngineError::Failed(e.to_string()))?;
-            self.0.domain(session, "blocklist.update", json!({"action": "block", "jid": key_jid.to_string()}));
+            self.0.domain(
+                session,
+                "blocklist.update",
+                json!({"action": "block", "jid": key_jid.to_string()}),
+            );
         }
         Ok(())
     }
@@ -683,7 +720,11 @@ impl Engine for Sandbox {
             .delete(&SandboxEngine::scope(session), &blocked_key(&key_jid))
             .map_err(|e| EngineError::Failed(e.to_string()))?;
         if existed {
-            self.0.domain(session, "blocklist.update", json!({"action": "unblock", "jid": key_jid.to_string()}));
+            self.0.domain(
+                session,
+                "blocklist.update",
+                json!({"action": "unblock", "jid": key_jid.to_string()}),
+            );
         }
         Ok(())
     }
@@ -698,8 +739,14 @@ impl Engine for Sandbox {
                 let parsed = Jid::parse(&jid).ok();
                 let contact = parsed.as_ref().and_then(|j| self.0.world.contact(j));
                 let (jid, lid) = match contact {
-                    Some(c) => (c.phone_jid().unwrap_or_else(|| c.lid.clone()), Some(c.lid.clone())),
-                    None => (jid.clone(), parsed.filter(|j| j.is_lid()).map(|j| j.to_string())),
+                    Some(c) => (
+                        c.phone_jid().unwrap_or_else(|| c.lid.clone()),
+                        Some(c.lid.clone()),
+                    ),
+                    None => (
+                        jid.clone(),
+                        parsed.filter(|j| j.is_lid()).map(|j| j.to_string()),
+                    ),
                 };
                 BlockedContact {
                     jid,

@@ -111,10 +111,18 @@ impl IndexedWorld {
             gateway_sdk::jid::parse_group(&g.jid)?;
             for p in &g.participants {
                 if !by_lid.contains_key(&p.lid) {
-                    anyhow::bail!("group {} has participant {} who is not a contact", g.jid, p.lid);
+                    anyhow::bail!(
+                        "group {} has participant {} who is not a contact",
+                        g.jid,
+                        p.lid
+                    );
                 }
                 if !matches!(p.role.as_str(), "member" | "admin" | "superadmin") {
-                    anyhow::bail!("group {}: role '{}' is not member/admin/superadmin", g.jid, p.role);
+                    anyhow::bail!(
+                        "group {}: role '{}' is not member/admin/superadmin",
+                        g.jid,
+                        p.role
+                    );
                 }
             }
         }

@@ -12,8 +12,8 @@ mod translate;
 pub use store::RedbBackend;
 
 use super::{
-    Account, BlockedContact, Engine, EngineError, EngineEvent, EngineSink, OnWhatsapp,
-    PairingCode, Picture,
+    Account, BlockedContact, Engine, EngineError, EngineEvent, EngineSink, OnWhatsapp, PairingCode,
+    Picture,
 };
 use crate::clock::now_ms;
 use crate::config::WhatsappRustConfig;
@@ -53,7 +53,8 @@ struct Inner {
 pub struct WhatsappWeb(Arc<Inner>);
 
 impl WhatsappWeb {
-    pub fn new(sink: EngineSink, db: Database, config: WhatsappRustConfig) -> Arc<dyn Engine> {
+    /// The engine, ready to start sessions.
+    pub fn engine(sink: EngineSink, db: Database, config: WhatsappRustConfig) -> Arc<dyn Engine> {
         Arc::new(WhatsappWeb(Arc::new(Inner {
             sink,
             db,
@@ -72,7 +73,9 @@ impl Inner {
             Some(_) => Err(EngineError::NotConnected(
                 "the session is not connected to WhatsApp".into(),
             )),
-            None => Err(EngineError::NotConnected("the session is not started".into())),
+            None => Err(EngineError::NotConnected(
+                "the session is not started".into(),
+            )),
         }
     }
 
@@ -90,7 +93,10 @@ impl Inner {
         run.supervisor.abort();
         if let Some(handle) = run.handle {
             let abort = handle.client();
-            if tokio::time::timeout(STOP_GRACE, handle.shutdown()).await.is_err() {
+            if tokio::time::timeout(STOP_GRACE, handle.shutdown())
+                .await
+                .is_err()
+            {
                 tracing::warn!(session, "client did not stop in time; aborting it");
                 abort.signal_shutdown_sync();
             }
@@ -128,10 +134,16 @@ impl Inner {
                 }
                 return;
             }
-            let of = if max > 0 { format!(" of {max}") } else { String::new() };
+            let of = if max > 0 {
+                format!(" of {max}")
+            } else {
+                String::new()
+            };
             self.sink.send(EngineEvent::Connecting {
                 session: session.clone(),
-                reason: Some(format!("not connected: {why}; retrying (attempt {failures}{of})")),
+                reason: Some(format!(
+                    "not connected: {why}; retrying (attempt {failures}{of})"
+                )),
             });
         }
     }
@@ -140,7 +152,11 @@ impl Inner {
 /// Explains why WhatsApp is unreachable: name resolution, TCP reachability, or the
 /// protocol handshake itself.
 async fn probe() -> String {
-    let lookup = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host(WHATSAPP_HOST)).await;
+    let lookup = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::lookup_host(WHATSAPP_HOST),
+    )
+    .await;
     let addrs: Vec<std::net::SocketAddr> = match lookup {
         Err(_) => return "cannot resolve web.whatsapp.com (DNS timed out)".into(),
         Ok(Err(e)) => return format!("cannot resolve web.whatsapp.com ({e})"),
@@ -207,7 +223,11 @@ impl Engine for WhatsappWeb {
             *g
         };
         let handle = bot.spawn();
-        let supervisor = tokio::spawn(self.0.clone().supervise(session.to_owned(), generation, client.clone()));
+        let supervisor = tokio::spawn(self.0.clone().supervise(
+            session.to_owned(),
+            generation,
+            client.clone(),
+        ));
         self.0.runs.lock().expect("lock").insert(
             session.to_owned(),
             Run {
@@ -244,7 +264,11 @@ impl Engine for WhatsappWeb {
             .map_err(|e| EngineError::Failed(e.to_string()))
     }
 
-    async fn request_pairing_code(&self, session: &str, phone: &str) -> Result<PairingCode, EngineError> {
+    async fn request_pairing_code(
+        &self,
+        session: &str,
+        phone: &str,
+    ) -> Result<PairingCode, EngineError> {
         let client = {
             let runs = self.0.runs.lock().expect("lock");
             runs.get(session)
@@ -280,7 +304,8 @@ impl Engine for WhatsappWeb {
 
     async fn check_phone(&self, session: &str, phone: &str) -> Result<OnWhatsapp, EngineError> {
         let client = self.0.client(session)?;
-        let digits = gateway_sdk::jid::parse_phone(phone, true).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let digits = gateway_sdk::jid::parse_phone(phone, true)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let results = client
             .contacts()
             .is_on_whatsapp(&[whatsapp_rust::Jid::pn(&digits)])
@@ -291,19 +316,29 @@ impl Engine for WhatsappWeb {
             Some(r) if r.is_registered => OnWhatsapp {
                 query: digits,
                 is_on_whatsapp: true,
-                jid: Some(if r.jid.is_lid() { r.pn_jid.unwrap_or(r.jid.clone()) } else { r.jid.clone() }.to_non_ad().to_string()),
-                lid: r.lid.map(|l| l.to_non_ad().to_string()).or_else(|| r.jid.is_lid().then(|| r.jid.to_non_ad().to_string())),
+                jid: Some(
+                    if r.jid.is_lid() {
+                        r.pn_jid.unwrap_or(r.jid.clone())
+                    } else {
+                        r.jid.clone()
+                    }
+                    .to_non_ad()
+                    .to_string(),
+                ),
+                lid: r
+                    .lid
+                    .map(|l| l.to_non_ad().to_string())
+                    .or_else(|| r.jid.is_lid().then(|| r.jid.to_non_ad().to_string())),
             },
-            _ => OnWhatsapp {
-                query: digits,
-                is_on_whatsapp: false,
-                jid: None,
-                lid: None,
-            },
+            _ => OnWhatsapp::absent(digits),
         })
     }
 
-    async fn profile_picture(&self, session: &str, jid: &Jid) -> Result<Option<Picture>, EngineError> {
+    async fn profile_picture(
+        &self,
+        session: &str,
+        jid: &Jid,
+    ) -> Result<Option<Picture>, EngineError> {
         let client = self.0.client(session)?;
         let pic = client
             .contacts()
@@ -336,7 +371,12 @@ impl Engine for WhatsappWeb {
         let client = self.0.client(session)?;
         let target = wa_jid(jid)?;
         // Idempotent: blocking someone already blocked changes nothing.
-        if client.blocking().is_blocked(&target).await.map_err(live_error)? {
+        if client
+            .blocking()
+            .is_blocked(&target)
+            .await
+            .map_err(live_error)?
+        {
             return Ok(());
         }
         client.blocking().block(&target).await.map_err(live_error)
@@ -345,7 +385,12 @@ impl Engine for WhatsappWeb {
     async fn unblock(&self, session: &str, jid: &Jid) -> Result<(), EngineError> {
         let client = self.0.client(session)?;
         let target = wa_jid(jid)?;
-        if !client.blocking().is_blocked(&target).await.map_err(live_error)? {
+        if !client
+            .blocking()
+            .is_blocked(&target)
+            .await
+            .map_err(live_error)?
+        {
             return Ok(());
         }
         client.blocking().unblock(&target).await.map_err(live_error)
@@ -353,7 +398,11 @@ impl Engine for WhatsappWeb {
 
     async fn blocklist(&self, session: &str) -> Result<Vec<BlockedContact>, EngineError> {
         let client = self.0.client(session)?;
-        let entries = client.blocking().get_blocklist().await.map_err(live_error)?;
+        let entries = client
+            .blocking()
+            .get_blocklist()
+            .await
+            .map_err(live_error)?;
         Ok(entries
             .into_iter()
             .map(|e| {

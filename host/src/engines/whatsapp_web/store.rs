@@ -7,7 +7,7 @@
 //! byte, which no JID, address or message id contains. Semantics follow the library's
 //! reference `InMemoryBackend`.
 
-use crate::storage::{ENGINE_KV, Database, ScanRange, Scope, ScopedKv};
+use crate::storage::{Database, ENGINE_KV, ScanRange, Scope, ScopedKv};
 use std::sync::Arc;
 use whatsapp_rust::async_trait;
 use whatsapp_rust::bytes::Bytes;
@@ -34,10 +34,19 @@ impl RedbBackend {
     }
 
     /// Removes every row of the session (logout, delete).
-    pub fn wipe(db: &Database, session: &str) -> std::result::Result<(), crate::storage::StorageError> {
+    pub fn wipe(
+        db: &Database,
+        session: &str,
+    ) -> std::result::Result<(), crate::storage::StorageError> {
         let this = RedbBackend::new(db.clone(), session);
         loop {
-            let rows = this.kv.scan(&this.scope, &ScanRange { limit: 1000, ..Default::default() })?;
+            let rows = this.kv.scan(
+                &this.scope,
+                &ScanRange {
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )?;
             if rows.is_empty() {
                 return Ok(());
             }
@@ -65,6 +74,16 @@ impl RedbBackend {
         .await
         .map_err(|e| StoreError::Database(Box::new(e)))?
         .map_err(db_err)
+    }
+
+    /// Writes `(key part, value)` rows of one namespace in one transaction.
+    async fn put_rows<'a>(
+        &self,
+        ns: &str,
+        rows: impl Iterator<Item = (&'a [u8], Vec<u8>)>,
+    ) -> Result<()> {
+        self.write(rows.map(|(k, v)| (key(ns, &[k]), Some(v))).collect())
+            .await
     }
 
     async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
@@ -96,7 +115,10 @@ impl RedbBackend {
             if let Some((k, _)) = rows.last() {
                 start = Some(std::ops::Bound::Excluded(k.clone()));
             }
-            out.extend(rows.into_iter().map(|(k, v)| (k[prefix.len()..].to_vec(), v)));
+            out.extend(
+                rows.into_iter()
+                    .map(|(k, v)| (k[prefix.len()..].to_vec(), v)),
+            );
             if done {
                 return Ok(out);
             }
@@ -194,15 +216,14 @@ fn now() -> i64 {
 #[async_trait]
 impl SignalStore for RedbBackend {
     async fn put_identity(&self, address: &str, key_bytes: [u8; 32]) -> Result<()> {
-        self.put(key(IDENTITY, &[address.as_bytes()]), key_bytes.to_vec()).await
+        self.put(key(IDENTITY, &[address.as_bytes()]), key_bytes.to_vec())
+            .await
     }
 
     async fn put_identities_batch(&self, identities: &[(Arc<str>, [u8; 32])]) -> Result<()> {
-        self.write(
-            identities
-                .iter()
-                .map(|(a, k)| (key(IDENTITY, &[a.as_bytes()]), Some(k.to_vec())))
-                .collect(),
+        self.put_rows(
+            IDENTITY,
+            identities.iter().map(|(a, k)| (a.as_bytes(), k.to_vec())),
         )
         .await
     }
@@ -218,19 +239,20 @@ impl SignalStore for RedbBackend {
     }
 
     async fn get_session(&self, address: &str) -> Result<Option<Bytes>> {
-        Ok(self.get(&key(SESSION, &[address.as_bytes()]))?.map(Bytes::from))
+        Ok(self
+            .get(&key(SESSION, &[address.as_bytes()]))?
+            .map(Bytes::from))
     }
 
     async fn put_session(&self, address: &str, session: &[u8]) -> Result<()> {
-        self.put(key(SESSION, &[address.as_bytes()]), session.to_vec()).await
+        self.put(key(SESSION, &[address.as_bytes()]), session.to_vec())
+            .await
     }
 
     async fn put_sessions_batch(&self, sessions: &[(Arc<str>, Bytes)]) -> Result<()> {
-        self.write(
-            sessions
-                .iter()
-                .map(|(a, s)| (key(SESSION, &[a.as_bytes()]), Some(s.to_vec())))
-                .collect(),
+        self.put_rows(
+            SESSION,
+            sessions.iter().map(|(a, s)| (a.as_bytes(), s.to_vec())),
         )
         .await
     }
@@ -252,7 +274,14 @@ impl SignalStore for RedbBackend {
                 p.push(sep);
                 let hit = self
                     .kv
-                    .scan(&self.scope, &ScanRange { prefix: p, limit: 1, ..Default::default() })
+                    .scan(
+                        &self.scope,
+                        &ScanRange {
+                            prefix: p,
+                            limit: 1,
+                            ..Default::default()
+                        },
+                    )
                     .map_err(db_err)?;
                 if !hit.is_empty() {
                     return Ok(true);
@@ -304,7 +333,12 @@ impl SignalStore for RedbBackend {
             .kv
             .scan(
                 &self.scope,
-                &ScanRange { prefix: prefix(PREKEY), limit: 1, reverse: true, ..Default::default() },
+                &ScanRange {
+                    prefix: prefix(PREKEY),
+                    limit: 1,
+                    reverse: true,
+                    ..Default::default()
+                },
             )
             .map_err(db_err)?;
         Ok(rows
@@ -316,7 +350,8 @@ impl SignalStore for RedbBackend {
     }
 
     async fn store_signed_prekey(&self, id: u32, record: &[u8]) -> Result<()> {
-        self.put(key(SIGNED_PREKEY, &[&be32(id)]), record.to_vec()).await
+        self.put(key(SIGNED_PREKEY, &[&be32(id)]), record.to_vec())
+            .await
     }
 
     async fn load_signed_prekey(&self, id: u32) -> Result<Option<Vec<u8>>> {
@@ -336,15 +371,14 @@ impl SignalStore for RedbBackend {
     }
 
     async fn put_sender_key(&self, address: &str, record: &[u8]) -> Result<()> {
-        self.put(key(SENDER_KEY, &[address.as_bytes()]), record.to_vec()).await
+        self.put(key(SENDER_KEY, &[address.as_bytes()]), record.to_vec())
+            .await
     }
 
     async fn put_sender_keys_batch(&self, sender_keys: &[(Arc<str>, Bytes)]) -> Result<()> {
-        self.write(
-            sender_keys
-                .iter()
-                .map(|(a, r)| (key(SENDER_KEY, &[a.as_bytes()]), Some(r.to_vec())))
-                .collect(),
+        self.put_rows(
+            SENDER_KEY,
+            sender_keys.iter().map(|(a, r)| (a.as_bytes(), r.to_vec())),
         )
         .await
     }
@@ -373,11 +407,14 @@ impl AppSyncStore for RedbBackend {
     }
 
     async fn get_version(&self, name: &str) -> Result<HashState> {
-        Ok(self.get_json(&key(VERSION, &[name.as_bytes()]))?.unwrap_or_default())
+        Ok(self
+            .get_json(&key(VERSION, &[name.as_bytes()]))?
+            .unwrap_or_default())
     }
 
     async fn set_version(&self, name: &str, state: HashState) -> Result<()> {
-        self.put(key(VERSION, &[name.as_bytes()]), json(&state)?).await
+        self.put(key(VERSION, &[name.as_bytes()]), json(&state)?)
+            .await
     }
 
     async fn put_mutation_macs(
@@ -389,7 +426,12 @@ impl AppSyncStore for RedbBackend {
         self.write(
             mutations
                 .iter()
-                .map(|m| (key(MUTATION_MAC, &[name.as_bytes(), &m.index_mac]), Some(m.value_mac.clone())))
+                .map(|m| {
+                    (
+                        key(MUTATION_MAC, &[name.as_bytes(), &m.index_mac]),
+                        Some(m.value_mac.clone()),
+                    )
+                })
                 .collect(),
         )
         .await
@@ -430,7 +472,12 @@ impl ProtocolStore for RedbBackend {
         Ok(self
             .scan(&prefix_of(SKD, group_jid.as_bytes()))?
             .into_iter()
-            .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v.first() == Some(&1)))
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(&k).into_owned(),
+                    v.first() == Some(&1),
+                )
+            })
             .collect())
     }
 
@@ -438,7 +485,12 @@ impl ProtocolStore for RedbBackend {
         self.write(
             entries
                 .iter()
-                .map(|(d, has)| (key(SKD, &[group_jid.as_bytes(), d.as_bytes()]), Some(vec![u8::from(*has)])))
+                .map(|(d, has)| {
+                    (
+                        key(SKD, &[group_jid.as_bytes(), d.as_bytes()]),
+                        Some(vec![u8::from(*has)]),
+                    )
+                })
                 .collect(),
         )
         .await
@@ -506,7 +558,10 @@ impl ProtocolStore for RedbBackend {
             {
                 ops.push((key(PN, &[old.phone_number.as_bytes()]), None));
             }
-            ops.push((key(PN, &[e.phone_number.as_bytes()]), Some(e.lid.as_bytes().to_vec())));
+            ops.push((
+                key(PN, &[e.phone_number.as_bytes()]),
+                Some(e.lid.as_bytes().to_vec()),
+            ));
             ops.push((key(LID, &[e.lid.as_bytes()]), Some(json(e)?)));
         }
         self.write(ops).await
@@ -520,8 +575,11 @@ impl ProtocolStore for RedbBackend {
     }
 
     async fn save_base_key(&self, address: &str, message_id: &str, base_key: &[u8]) -> Result<()> {
-        self.put(key(BASE_KEY, &[address.as_bytes(), message_id.as_bytes()]), base_key.to_vec())
-            .await
+        self.put(
+            key(BASE_KEY, &[address.as_bytes(), message_id.as_bytes()]),
+            base_key.to_vec(),
+        )
+        .await
     }
 
     async fn has_same_base_key(
@@ -536,11 +594,13 @@ impl ProtocolStore for RedbBackend {
     }
 
     async fn delete_base_key(&self, address: &str, message_id: &str) -> Result<()> {
-        self.del(key(BASE_KEY, &[address.as_bytes(), message_id.as_bytes()])).await
+        self.del(key(BASE_KEY, &[address.as_bytes(), message_id.as_bytes()]))
+            .await
     }
 
     async fn update_device_list(&self, record: DeviceListRecord) -> Result<()> {
-        self.put(key(DEVICES, &[record.user.as_bytes()]), json(&record)?).await
+        self.put(key(DEVICES, &[record.user.as_bytes()]), json(&record)?)
+            .await
     }
 
     async fn get_devices(&self, user: &str) -> Result<Option<DeviceListRecord>> {
@@ -556,7 +616,8 @@ impl ProtocolStore for RedbBackend {
     }
 
     async fn put_group_metadata(&self, group_jid: &str, blob: &[u8]) -> Result<()> {
-        self.put(key(GROUP_META, &[group_jid.as_bytes()]), blob.to_vec()).await
+        self.put(key(GROUP_META, &[group_jid.as_bytes()]), blob.to_vec())
+            .await
     }
 
     async fn delete_group_metadata(&self, group_jid: &str) -> Result<()> {
@@ -568,7 +629,8 @@ impl ProtocolStore for RedbBackend {
     }
 
     async fn put_tc_token(&self, jid: &str, entry: &TcTokenEntry) -> Result<()> {
-        self.put(key(TC_TOKEN, &[jid.as_bytes()]), json(entry)?).await
+        self.put(key(TC_TOKEN, &[jid.as_bytes()]), json(entry)?)
+            .await
     }
 
     async fn delete_tc_token(&self, jid: &str) -> Result<()> {
@@ -599,10 +661,17 @@ impl ProtocolStore for RedbBackend {
         Ok(n)
     }
 
-    async fn touch_tc_token_sender_timestamp(&self, jid: &str, sender_timestamp: i64) -> Result<()> {
+    async fn touch_tc_token_sender_timestamp(
+        &self,
+        jid: &str,
+        sender_timestamp: i64,
+    ) -> Result<()> {
         let entry = match self.get_tc_token(jid).await? {
             Some(mut e) => {
-                e.sender_timestamp = Some(e.sender_timestamp.map_or(sender_timestamp, |t| t.max(sender_timestamp)));
+                e.sender_timestamp = Some(
+                    e.sender_timestamp
+                        .map_or(sender_timestamp, |t| t.max(sender_timestamp)),
+                );
                 e
             }
             None => TcTokenEntry {
@@ -614,7 +683,12 @@ impl ProtocolStore for RedbBackend {
         self.put_tc_token(jid, &entry).await
     }
 
-    async fn store_received_tc_token(&self, jid: &str, token: &[u8], token_timestamp: i64) -> Result<()> {
+    async fn store_received_tc_token(
+        &self,
+        jid: &str,
+        token: &[u8],
+        token_timestamp: i64,
+    ) -> Result<()> {
         let entry = match self.get_tc_token(jid).await? {
             Some(mut e) => {
                 // Newer wins: a stale write must not clobber a fresher token.
@@ -633,9 +707,21 @@ impl ProtocolStore for RedbBackend {
         self.put_tc_token(jid, &entry).await
     }
 
-    async fn store_sent_message(&self, chat_jid: &str, message_id: &str, payload: &[u8]) -> Result<()> {
-        let row = Stamped { at: now(), data: payload.to_vec() };
-        self.put(key(SENT, &[chat_jid.as_bytes(), message_id.as_bytes()]), json(&row)?).await
+    async fn store_sent_message(
+        &self,
+        chat_jid: &str,
+        message_id: &str,
+        payload: &[u8],
+    ) -> Result<()> {
+        let row = Stamped {
+            at: now(),
+            data: payload.to_vec(),
+        };
+        self.put(
+            key(SENT, &[chat_jid.as_bytes(), message_id.as_bytes()]),
+            json(&row)?,
+        )
+        .await
     }
 
     async fn take_sent_message(&self, chat_jid: &str, message_id: &str) -> Result<Option<Vec<u8>>> {
@@ -648,27 +734,56 @@ impl ProtocolStore for RedbBackend {
     }
 
     async fn delete_expired_sent_messages(&self, cutoff_timestamp: i64) -> Result<u32> {
-        self.sweep::<Stamped>(SENT, |r| r.at < cutoff_timestamp).await
-    }
-
-    async fn store_pending_inbound(&self, chat: &str, sender: &str, id: &str, message: &[u8]) -> Result<()> {
-        let row = Stamped { at: now(), data: message.to_vec() };
-        self.put(key(PENDING, &[chat.as_bytes(), sender.as_bytes(), id.as_bytes()]), json(&row)?)
+        self.sweep::<Stamped>(SENT, |r| r.at < cutoff_timestamp)
             .await
     }
 
-    async fn get_pending_inbound(&self, chat: &str, sender: &str, id: &str) -> Result<Option<Vec<u8>>> {
+    async fn store_pending_inbound(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        message: &[u8],
+    ) -> Result<()> {
+        let row = Stamped {
+            at: now(),
+            data: message.to_vec(),
+        };
+        self.put(
+            key(
+                PENDING,
+                &[chat.as_bytes(), sender.as_bytes(), id.as_bytes()],
+            ),
+            json(&row)?,
+        )
+        .await
+    }
+
+    async fn get_pending_inbound(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .get_json::<Stamped>(&key(PENDING, &[chat.as_bytes(), sender.as_bytes(), id.as_bytes()]))?
+            .get_json::<Stamped>(&key(
+                PENDING,
+                &[chat.as_bytes(), sender.as_bytes(), id.as_bytes()],
+            ))?
             .map(|r| r.data))
     }
 
     async fn delete_pending_inbound(&self, chat: &str, sender: &str, id: &str) -> Result<()> {
-        self.del(key(PENDING, &[chat.as_bytes(), sender.as_bytes(), id.as_bytes()])).await
+        self.del(key(
+            PENDING,
+            &[chat.as_bytes(), sender.as_bytes(), id.as_bytes()],
+        ))
+        .await
     }
 
     async fn delete_expired_pending_inbound(&self, cutoff_timestamp: i64) -> Result<u32> {
-        self.sweep::<Stamped>(PENDING, |r| r.at < cutoff_timestamp).await
+        self.sweep::<Stamped>(PENDING, |r| r.at < cutoff_timestamp)
+            .await
     }
 }
 
@@ -699,7 +814,10 @@ impl MsgSecretStore for RedbBackend {
         let stored = entries.len();
         let mut ops = Vec::with_capacity(stored);
         for e in entries {
-            let k = key(MSG_SECRET, &[e.chat.as_bytes(), e.sender.as_bytes(), e.msg_id.as_bytes()]);
+            let k = key(
+                MSG_SECRET,
+                &[e.chat.as_bytes(), e.sender.as_bytes(), e.msg_id.as_bytes()],
+            );
             let row = match self.get_json::<SecretRow>(&k)? {
                 Some(old) => SecretRow {
                     secret: e.secret.to_vec(),
@@ -718,7 +836,12 @@ impl MsgSecretStore for RedbBackend {
         Ok(stored)
     }
 
-    async fn get_msg_secret(&self, chat: &str, sender: &str, msg_id: &str) -> Result<Option<Vec<u8>>> {
+    async fn get_msg_secret(
+        &self,
+        chat: &str,
+        sender: &str,
+        msg_id: &str,
+    ) -> Result<Option<Vec<u8>>> {
         Ok(self
             .get_msg_secret_with_ts(chat, sender, msg_id)
             .await?
@@ -732,13 +855,18 @@ impl MsgSecretStore for RedbBackend {
         msg_id: &str,
     ) -> Result<Option<(Vec<u8>, i64)>> {
         Ok(self
-            .get_json::<SecretRow>(&key(MSG_SECRET, &[chat.as_bytes(), sender.as_bytes(), msg_id.as_bytes()]))?
+            .get_json::<SecretRow>(&key(
+                MSG_SECRET,
+                &[chat.as_bytes(), sender.as_bytes(), msg_id.as_bytes()],
+            ))?
             .map(|r| (r.secret, r.message_ts)))
     }
 
     async fn delete_expired_msg_secrets(&self, cutoff_timestamp: i64) -> Result<u32> {
-        self.sweep::<SecretRow>(MSG_SECRET, |r| r.expires_at != 0 && r.expires_at <= cutoff_timestamp)
-            .await
+        self.sweep::<SecretRow>(MSG_SECRET, |r| {
+            r.expires_at != 0 && r.expires_at <= cutoff_timestamp
+        })
+        .await
     }
 }
 
@@ -781,16 +909,25 @@ mod tests {
         let (_d, db, b) = backend();
         b.put_identity("1@s.whatsapp.net", [7; 32]).await.unwrap();
         b.put_session("1:2@s.whatsapp.net", b"sess").await.unwrap();
-        assert_eq!(b.load_identity("1@s.whatsapp.net").await.unwrap(), Some([7; 32]));
+        assert_eq!(
+            b.load_identity("1@s.whatsapp.net").await.unwrap(),
+            Some([7; 32])
+        );
         assert!(b.has_session("1:2@s.whatsapp.net").await.unwrap());
         assert!(b.has_signal_state_for_user("1").await.unwrap());
         assert!(!b.has_signal_state_for_user("12").await.unwrap());
         let other = RedbBackend::new(db.clone(), "S2");
         assert_eq!(other.load_identity("1@s.whatsapp.net").await.unwrap(), None);
 
-        b.store_prekeys_batch(&[(3, Bytes::from_static(b"a")), (300, Bytes::from_static(b"b"))], false)
-            .await
-            .unwrap();
+        b.store_prekeys_batch(
+            &[
+                (3, Bytes::from_static(b"a")),
+                (300, Bytes::from_static(b"b")),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!(b.get_max_prekey_id().await.unwrap(), 300);
         assert_eq!(b.load_prekeys_batch(&[3, 4, 300]).await.unwrap().len(), 2);
         b.remove_prekey(300).await.unwrap();
@@ -824,14 +961,19 @@ mod tests {
             assert!(!b.exists().await.unwrap());
             b.create().await.unwrap();
             assert!(b.exists().await.unwrap());
-            b.set_sender_key_status("g@g.us", &[("a:1@lid", true), ("b:2@lid", false)]).await.unwrap();
+            b.set_sender_key_status("g@g.us", &[("a:1@lid", true), ("b:2@lid", false)])
+                .await
+                .unwrap();
         }
         let db = Database::open(&path).unwrap();
         let b = RedbBackend::new(db.clone(), "S1");
         assert!(b.load().await.unwrap().is_some());
         let mut devs = b.get_sender_key_devices("g@g.us").await.unwrap();
         devs.sort();
-        assert_eq!(devs, vec![("a:1@lid".to_owned(), true), ("b:2@lid".to_owned(), false)]);
+        assert_eq!(
+            devs,
+            vec![("a:1@lid".to_owned(), true), ("b:2@lid".to_owned(), false)]
+        );
         b.delete_sender_key_device_rows(&["a:1@lid"]).await.unwrap();
         assert_eq!(b.get_sender_key_devices("g@g.us").await.unwrap().len(), 1);
         RedbBackend::wipe(&db, "S1").unwrap();

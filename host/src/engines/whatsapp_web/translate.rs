@@ -11,7 +11,9 @@ use std::sync::Arc;
 use whatsapp_rust::Client;
 use whatsapp_rust::types::events::Event;
 use whatsapp_rust::wacore::proto_helpers::MessageExt;
-use whatsapp_rust::wacore::stanza::groups::{GroupNotificationAction, GroupParticipantInfo, GroupParticipantType};
+use whatsapp_rust::wacore::stanza::groups::{
+    GroupNotificationAction, GroupParticipantInfo, GroupParticipantType,
+};
 
 fn domain(session: &str, name: &str, payload: Value) -> EngineEvent {
     EngineEvent::Domain {
@@ -26,7 +28,10 @@ fn jid_string(j: &whatsapp_rust::Jid) -> String {
 }
 
 /// `{lid, jid}` of a person from a primary JID and an alternative one.
-fn person(primary: &whatsapp_rust::Jid, alt: Option<&whatsapp_rust::Jid>) -> (Option<String>, Option<String>) {
+fn person(
+    primary: &whatsapp_rust::Jid,
+    alt: Option<&whatsapp_rust::Jid>,
+) -> (Option<String>, Option<String>) {
     let mut lid = None;
     let mut pn = None;
     for j in std::iter::once(primary).chain(alt) {
@@ -57,7 +62,11 @@ fn participant(p: &GroupParticipantInfo, with_role: bool) -> Value {
     v
 }
 
-pub(super) fn translate(session: &Arc<str>, event: &Event, client: &Arc<Client>) -> Vec<EngineEvent> {
+pub(super) fn translate(
+    session: &Arc<str>,
+    event: &Event,
+    client: &Arc<Client>,
+) -> Vec<EngineEvent> {
     let s = session.to_string();
     match event {
         Event::PairingQrCode(qr) => vec![EngineEvent::Qr {
@@ -219,7 +228,11 @@ fn history(session: &str, h: &whatsapp_rust::types::events::LazyHistorySync) -> 
         .filter_map(|m| Some(json!({"lid": m.lid_jid.clone()?, "jid": m.pn_jid.clone()?})))
         .collect();
     if !mappings.is_empty() {
-        out.push(domain(session, "lid.mapping", json!({"mappings": mappings})));
+        out.push(domain(
+            session,
+            "lid.mapping",
+            json!({"mappings": mappings}),
+        ));
     }
     let pushnames: Vec<Value> = sync
         .pushnames
@@ -235,7 +248,11 @@ fn history(session: &str, h: &whatsapp_rust::types::events::LazyHistorySync) -> 
         })
         .collect();
     if !pushnames.is_empty() {
-        out.push(domain(session, "contacts.upsert", json!({"source": "history", "contacts": pushnames})));
+        out.push(domain(
+            session,
+            "contacts.upsert",
+            json!({"source": "history", "contacts": pushnames}),
+        ));
     }
     let mut chats = Vec::new();
     let mut named = Vec::new();
@@ -246,7 +263,11 @@ fn history(session: &str, h: &whatsapp_rust::types::events::LazyHistorySync) -> 
         }
         let is_lid = id.ends_with("@lid");
         let lid = if is_lid { Some(id.clone()) } else { None };
-        let pn = if is_lid { c.pn_jid.clone() } else { Some(id.clone()) };
+        let pn = if is_lid {
+            c.pn_jid.clone()
+        } else {
+            Some(id.clone())
+        };
         chats.push(json!({"jid": pn.clone().or_else(|| lid.clone()), "lid": lid}));
         let name = c.name.clone().or_else(|| c.display_name.clone());
         if name.is_some() {
@@ -257,7 +278,11 @@ fn history(session: &str, h: &whatsapp_rust::types::events::LazyHistorySync) -> 
         out.push(domain(session, "chats.upsert", json!({"chats": chats})));
     }
     if !named.is_empty() {
-        out.push(domain(session, "contacts.upsert", json!({"source": "history", "contacts": named})));
+        out.push(domain(
+            session,
+            "contacts.upsert",
+            json!({"source": "history", "contacts": named}),
+        ));
     }
     out
 }

@@ -28,7 +28,13 @@ fn owners_and_scopes_are_disjoint() {
     let org = Scope::Organization("S1".into());
     assert_eq!(a.get(&org, b"k").unwrap(), None);
     let all = a
-        .scan(&s1, &ScanRange { limit: 100, ..Default::default() })
+        .scan(
+            &s1,
+            &ScanRange {
+                limit: 100,
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(all, vec![(b"k".to_vec(), b"a-s1".to_vec())]);
 }
@@ -43,16 +49,36 @@ fn scans_respect_prefix_bounds_limit_and_order() {
     }
     a.put(&s, b"y", b"-").unwrap();
     let keys = |r: &ScanRange| -> Vec<u8> {
-        a.scan(&s, r).unwrap().into_iter().map(|(k, _)| k[1]).collect()
+        a.scan(&s, r)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k[1])
+            .collect()
     };
-    let base = ScanRange { prefix: b"x".to_vec(), limit: 100, ..Default::default() };
+    let base = ScanRange {
+        prefix: b"x".to_vec(),
+        limit: 100,
+        ..Default::default()
+    };
     assert_eq!(keys(&base), (0..10).collect::<Vec<_>>());
-    let after3 = ScanRange { start: Some(Bound::Excluded(vec![b'x', 3])), limit: 2, ..base.clone() };
+    let after3 = ScanRange {
+        start: Some(Bound::Excluded(vec![b'x', 3])),
+        limit: 2,
+        ..base.clone()
+    };
     assert_eq!(keys(&after3), vec![4, 5]);
-    let rev = ScanRange { reverse: true, end: Some(Bound::Excluded(vec![b'x', 7])), limit: 3, ..base.clone() };
+    let rev = ScanRange {
+        reverse: true,
+        end: Some(Bound::Excluded(vec![b'x', 7])),
+        limit: 3,
+        ..base.clone()
+    };
     assert_eq!(keys(&rev), vec![6, 5, 4]);
     // A start bound outside the prefix cannot widen the scan.
-    let wide = ScanRange { start: Some(Bound::Included(vec![])), ..base.clone() };
+    let wide = ScanRange {
+        start: Some(Bound::Included(vec![])),
+        ..base.clone()
+    };
     assert_eq!(keys(&wide).len(), 10);
 }
 
@@ -64,13 +90,26 @@ fn batch_is_atomic_and_purge_removes_a_session_for_every_owner() {
     let s = Scope::Session("S".into());
     let keep = Scope::Session("T".into());
     let existed = a
-        .write(&s, &[(b"1".to_vec(), Some(b"x".to_vec())), (b"2".to_vec(), Some(b"y".to_vec())), (b"1".to_vec(), None)])
+        .write(
+            &s,
+            &[
+                (b"1".to_vec(), Some(b"x".to_vec())),
+                (b"2".to_vec(), Some(b"y".to_vec())),
+                (b"1".to_vec(), None),
+            ],
+        )
         .unwrap();
     assert_eq!(existed, vec![false, false, true]);
     b.put(&s, b"z", b"z").unwrap();
     a.put(&keep, b"1", b"kept").unwrap();
     // An invalid key fails the whole batch.
-    assert!(a.write(&s, &[(b"3".to_vec(), Some(b"x".to_vec())), (Vec::new(), None)]).is_err());
+    assert!(
+        a.write(
+            &s,
+            &[(b"3".to_vec(), Some(b"x".to_vec())), (Vec::new(), None)]
+        )
+        .is_err()
+    );
     assert_eq!(a.get(&s, b"3").unwrap(), None);
     let removed = ScopedKv::purge_scope(&db, PLUGIN_KV, &s).unwrap();
     assert_eq!(removed, 2);

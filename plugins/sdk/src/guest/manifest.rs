@@ -1,8 +1,8 @@
 //! Builders for the manifest a plugin declares: its routes (with schemas for OpenAPI) and
 //! the events it subscribes to.
 
-use super::bindings::wa::gateway::types as wit;
 use super::Capability;
+use super::bindings::wa::gateway::types as wit;
 use serde_json::Value;
 
 /// What a plugin declares about itself.

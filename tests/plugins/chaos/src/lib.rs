@@ -2,14 +2,24 @@
 //! one loops forever, one allocates without bound, one answers normally.
 
 use gateway_sdk::store;
-use gateway_sdk::{ApiError, Capability, Event, Manifest, Plugin, Request, RequestExt, Response, Route};
+use gateway_sdk::{
+    ApiError, Capability, Event, Manifest, Plugin, Request, RequestExt, Response, Route,
+};
 
 struct Chaos;
 
-const NAME: &str = if cfg!(feature = "imposter") { "imposter" } else { "chaos" };
+const NAME: &str = if cfg!(feature = "imposter") {
+    "imposter"
+} else {
+    "chaos"
+};
 
 /// Which build this is; the hot-reload tests swap between the two.
-const VERSION: &str = if cfg!(feature = "v2") { "2.0.0" } else { "1.0.0" };
+const VERSION: &str = if cfg!(feature = "v2") {
+    "2.0.0"
+} else {
+    "1.0.0"
+};
 
 /// An answer that is all one version: a torn answer would mix digits.
 fn versioned() -> gateway_sdk::serde_json::Value {
@@ -22,14 +32,27 @@ impl Plugin for Chaos {
         Manifest::new(NAME, VERSION)
             .route(Route::get("/chaos/ok", Capability::Read, "chaosOk").summary("Answers 200"))
             .route(Route::get("/chaos/trap", Capability::Read, "chaosTrap").summary("Traps"))
-            .route(Route::get("/chaos/version", Capability::Read, "chaosVersion").summary("Which build answers"))
+            .route(
+                Route::get("/chaos/version", Capability::Read, "chaosVersion")
+                    .summary("Which build answers"),
+            )
+            .route(
+                Route::get("/chaos/kv-loop", Capability::Read, "chaosKvLoop")
+                    .summary("Reads one key n times (storage call cost)")
+                    .query("n", "how many reads (at most 100000)", false),
+            )
             .route(
                 Route::get("/chaos/slow-version", Capability::Read, "chaosSlowVersion")
                     .summary("Which build answers, after a pause")
                     .query("ms", "pause in milliseconds (at most 2000)", false),
             )
-            .route(Route::get("/chaos/loop", Capability::Read, "chaosLoop").summary("Never returns"))
-            .route(Route::get("/chaos/oom", Capability::Read, "chaosOom").summary("Allocates without bound"))
+            .route(
+                Route::get("/chaos/loop", Capability::Read, "chaosLoop").summary("Never returns"),
+            )
+            .route(
+                Route::get("/chaos/oom", Capability::Read, "chaosOom")
+                    .summary("Allocates without bound"),
+            )
             .route(
                 Route::get("/chaos/echo/{value}", Capability::Read, "chaosEcho")
                     .summary("Echoes a path parameter"),
@@ -43,15 +66,39 @@ impl Plugin for Chaos {
                     .summary("A colon custom method"),
             )
             .route(
-                Route::get("/sessions/{session}/chaos-events", Capability::Read, "chaosEvents")
-                    .summary("Events this plugin received for a session, in order"),
+                Route::get(
+                    "/sessions/{session}/chaos-events",
+                    Capability::Read,
+                    "chaosEvents",
+                )
+                .summary("Events this plugin received for a session, in order"),
             )
             .event("session.status")
             .event("auth.qr")
-            .route(Route::put("/chaos/kv/{key}", Capability::Send, "chaosOrgPut").summary("Stores raw bytes for the organization"))
-            .route(Route::get("/chaos/kv/{key}", Capability::Read, "chaosOrgGet").summary("Reads raw bytes of the organization"))
-            .route(Route::put("/sessions/{session}/chaos-kv/{key}", Capability::Send, "chaosPut").summary("Stores raw bytes for a session"))
-            .route(Route::get("/sessions/{session}/chaos-kv/{key}", Capability::Read, "chaosGet").summary("Reads raw bytes of a session"))
+            .route(
+                Route::put("/chaos/kv/{key}", Capability::Send, "chaosOrgPut")
+                    .summary("Stores raw bytes for the organization"),
+            )
+            .route(
+                Route::get("/chaos/kv/{key}", Capability::Read, "chaosOrgGet")
+                    .summary("Reads raw bytes of the organization"),
+            )
+            .route(
+                Route::put(
+                    "/sessions/{session}/chaos-kv/{key}",
+                    Capability::Send,
+                    "chaosPut",
+                )
+                .summary("Stores raw bytes for a session"),
+            )
+            .route(
+                Route::get(
+                    "/sessions/{session}/chaos-kv/{key}",
+                    Capability::Read,
+                    "chaosGet",
+                )
+                .summary("Reads raw bytes of a session"),
+            )
     }
 
     fn handle(request: Request) -> Result<Response, ApiError> {
@@ -85,8 +132,28 @@ impl Plugin for Chaos {
                 "query": request.query,
             }))),
             "chaosVersion" => Ok(gateway_sdk::ok(&versioned())),
+            "chaosKvLoop" => {
+                let n: u32 = request
+                    .query("n")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(0)
+                    .min(100_000);
+                let mut found = 0u32;
+                for _ in 0..n {
+                    if store::get(b"bench")?.is_some() {
+                        found += 1;
+                    }
+                }
+                Ok(gateway_sdk::ok(
+                    &gateway_sdk::json!({"reads": n, "found": found}),
+                ))
+            }
             "chaosSlowVersion" => {
-                let ms: u64 = request.query("ms").and_then(|m| m.parse().ok()).unwrap_or(300).min(2000);
+                let ms: u64 = request
+                    .query("ms")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(300)
+                    .min(2000);
                 std::thread::sleep(std::time::Duration::from_millis(ms));
                 Ok(gateway_sdk::ok(&versioned()))
             }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The load benchmark: release build, sandbox engine with a seeded world, wrk over loopback.
+# Usage: benches/run.sh            (or: cargo xtask bench)
+# Knobs: CONNS=64 THREADS=2 DURATION=10s CONTACTS=500 SWAPS=10
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)"
+  apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk
+fi
+cargo xtask plugins
+cargo build --release -p gateway
+exec python3 benches/load.py

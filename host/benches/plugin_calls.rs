@@ -1,0 +1,198 @@
+//! The plugin call path and start-up, measured: per-call cost with a reused instance and
+//! with a fresh one, the cost of one storage host call, and gateway start-up with an empty
+//! and with a warm precompiled-component cache. Run with `cargo bench -p gateway` after
+//! `cargo xtask plugins`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gateway::app::App;
+use gateway::auth::{Capability, CapabilitySet};
+use gateway::config::Config;
+use gateway::hostapi::{CallContext, wit};
+use gateway::plugins::LoadedPlugin;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn chaos() -> PathBuf {
+    let p = root().join("target/test-plugins/chaos.wasm");
+    assert!(p.exists(), "run `cargo xtask plugins` first");
+    p
+}
+
+/// A gateway built in-process around the chaos plugin, with `idle` instances kept per org.
+fn plugin(rt: &tokio::runtime::Runtime, dir: &Path, idle: usize) -> (Arc<App>, Arc<LoadedPlugin>) {
+    let mut config = Config::default();
+    config.storage.data_dir = dir.join(format!("data-{idle}"));
+    config.plugins.dir = dir.join("empty");
+    config.plugins.cache_dir = Some(dir.join("cache"));
+    config.plugins.watch = false;
+    config.limits.idle_instances_per_org = idle;
+    std::fs::create_dir_all(&config.plugins.dir).unwrap();
+    rt.block_on(async {
+        let app = App::build(config).await.unwrap();
+        let plugin = app.plugins.check(&chaos()).await.unwrap();
+        (app, plugin)
+    })
+}
+
+fn request(operation: &str, route: &str, query: Vec<(String, String)>) -> wit::Request {
+    wit::Request {
+        method: "GET".into(),
+        route: route.into(),
+        operation_id: operation.into(),
+        path: route.into(),
+        params: Vec::new(),
+        query,
+        headers: vec![("accept".into(), "application/json".into())],
+        body: Vec::new(),
+        caller: wit::Caller {
+            organization: "org_bench".into(),
+            principal: "apikey:key_bench".into(),
+            capabilities: vec![wit::Capability::Read],
+        },
+        session: None,
+        request_id: "req_bench".into(),
+    }
+}
+
+fn context() -> CallContext {
+    CallContext {
+        organization: Arc::from("org_bench"),
+        principal: "apikey:key_bench".into(),
+        created_by: "apikey:key_bench".into(),
+        capabilities: CapabilitySet::default().with(Capability::Read),
+        session: None,
+        request_id: "req_bench".into(),
+    }
+}
+
+fn calls(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_app, reused) = plugin(&rt, dir.path(), 4);
+    let (_app2, fresh) = plugin(&rt, dir.path(), 0);
+    let ok = request("chaosOk", "/chaos/ok", Vec::new());
+
+    let mut g = c.benchmark_group("plugin_call");
+    g.bench_function("reused_instance", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = reused.handle(context(), &ok).await.unwrap().unwrap();
+            assert_eq!(r.status, 200);
+        })
+    });
+    g.bench_function("fresh_instance", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = fresh.handle(context(), &ok).await.unwrap().unwrap();
+            assert_eq!(r.status, 200);
+        })
+    });
+    // One storage read = (cost of 1000 reads − cost of none) / 1000.
+    let loop_of = |n: u32| {
+        request(
+            "chaosKvLoop",
+            "/chaos/kv-loop",
+            vec![("n".into(), n.to_string())],
+        )
+    };
+    let (none, thousand) = (loop_of(0), loop_of(1000));
+    g.bench_function("storage_get_x0", |b| {
+        b.to_async(&rt)
+            .iter(|| async { reused.handle(context(), &none).await.unwrap().unwrap() })
+    });
+    g.bench_function("storage_get_x1000", |b| {
+        b.to_async(&rt)
+            .iter(|| async { reused.handle(context(), &thousand).await.unwrap().unwrap() })
+    });
+    g.finish();
+}
+
+/// Starts the release binary and returns the time until both listeners are up.
+fn start_once(config: &Path) -> Duration {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut up = 0;
+    while up < 2 {
+        let line = lines.next().expect("gateway exited").unwrap();
+        if line.starts_with("listening ") {
+            up += 1;
+        }
+    }
+    let took = started.elapsed();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    took
+}
+
+fn startup(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for (from, name) in [
+        ("target/plugins/sessions.wasm", "sessions"),
+        ("target/plugins/contacts.wasm", "contacts"),
+        ("target/test-plugins/chaos.wasm", "chaos"),
+    ] {
+        std::fs::copy(root().join(from), plugins.join(format!("{name}.wasm"))).unwrap();
+    }
+    let write_config = |name: &str, cache: &Path| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[plugins]\ndir = {:?}\ncache_dir = {:?}\nwatch = false\n[log]\nlevel = \"warn\"\n",
+                dir.path().join(format!("data-{name}")).display().to_string(),
+                plugins.display().to_string(),
+                cache.display().to_string()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let warm_cache = dir.path().join("warm-cache");
+    let warm = write_config("warm", &warm_cache);
+    start_once(&warm); // fills the cache
+
+    let mut g = c.benchmark_group("startup");
+    g.sample_size(10);
+    g.bench_function("warm_cache", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| start_once(&warm)).sum())
+    });
+    g.bench_function("empty_cache", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|i| {
+                    let cache = dir.path().join(format!("cold-{i}-{}", std::process::id()));
+                    let _ = std::fs::remove_dir_all(&cache);
+                    let cfg = write_config("cold", &cache);
+                    start_once(&cfg)
+                })
+                .sum()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, calls, startup);
+criterion_main!(benches);
