@@ -12,7 +12,9 @@ use gateway_sdk::{
     Response, Route, jid, json, whatsapp_read, whatsapp_send,
 };
 use model::Identity;
-use store::{IDENTITY_PREFIX, Tx, decode, id_suffix, member_index_prefix, view_key};
+use store::{
+    IDENTITY_PREFIX, LIST_ITEM_PREFIX, Tx, decode, id_suffix, member_index_prefix, view_key,
+};
 
 fn identity_schema() -> serde_json::Value {
     let ns = json!({"type": ["string", "null"]});
@@ -211,6 +213,9 @@ fn list_contacts(req: &Request) -> Result<Response, ApiError> {
         group_only,
         q: q.map(str::to_owned),
     };
+    if group.is_none() && !dm_only && !group_only && q.is_none() {
+        return page_rendered(&page);
+    }
     // Members of one group come from its index; everyone else from the identity records.
     // Both are in id order, and the cursor is the last id served.
     let (prefix, indexed) = match &group {
@@ -223,6 +228,59 @@ fn list_contacts(req: &Request) -> Result<Response, ApiError> {
         data: views,
         next_cursor: next,
     }))
+}
+
+/// The cursor of a page that ended at `id`.
+fn id_cursor(id: u64) -> String {
+    gateway_sdk::encode_cursor(format!("{id:016x}").as_bytes())
+}
+
+/// The id a cursor resumes after.
+fn cursor_id(page: &PageRequest) -> Result<Option<u64>, ApiError> {
+    page.after
+        .as_ref()
+        .map(|c| {
+            std::str::from_utf8(c)
+                .ok()
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+                .ok_or_else(|| {
+                    ApiError::invalid_field("cursor", "cursor is not one this gateway issued")
+                })
+        })
+        .transpose()
+}
+
+/// An unfiltered page, spliced from the list items rendered at write time: one scan, no
+/// decoding or encoding of the identities.
+fn page_rendered(page: &PageRequest) -> Result<Response, ApiError> {
+    let after =
+        cursor_id(page)?.map(|id| [LIST_ITEM_PREFIX, format!("{id:016x}").as_bytes()].concat());
+    let rows = kv::scan(LIST_ITEM_PREFIX, after.as_deref(), page.limit + 1, false)?;
+    let more = rows.len() > page.limit as usize;
+    let served = &rows[..rows.len().min(page.limit as usize)];
+    let mut body = Vec::with_capacity(served.iter().map(|r| r.value.len() + 1).sum::<usize>() + 64);
+    body.extend_from_slice(b"{\"data\":[");
+    for (i, r) in served.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&r.value);
+    }
+    body.extend_from_slice(b"],\"nextCursor\":");
+    match served
+        .last()
+        .and_then(|r| id_suffix(&r.key))
+        .filter(|_| more)
+    {
+        Some(id) => body.extend_from_slice(
+            serde_json::to_string(&id_cursor(id))
+                .unwrap_or_default()
+                .as_bytes(),
+        ),
+        None => body.extend_from_slice(b"null"),
+    }
+    body.push(b'}');
+    Ok(gateway_sdk::bytes(200, "application/json", body))
 }
 
 /// One page of identities whose id key lies under `prefix`, filtered, resuming after the
@@ -238,17 +296,7 @@ fn page_ids(
     let unfiltered = !filter.dm_only && !filter.group_only && filter.q.is_none();
     let chunk_size: u32 = if unfiltered { page.limit + 1 } else { 256 };
     let tx = Tx::new(0);
-    let after_id = match &page.after {
-        Some(c) => Some(
-            std::str::from_utf8(c)
-                .ok()
-                .and_then(|s| u64::from_str_radix(s, 16).ok())
-                .ok_or_else(|| {
-                    ApiError::invalid_field("cursor", "cursor is not one this gateway issued")
-                })?,
-        ),
-        None => None,
-    };
+    let after_id = cursor_id(page)?;
     let mut after_key = after_id.map(|id| [prefix, format!("{id:016x}").as_bytes()].concat());
     let mut out: Vec<Identity> = Vec::new();
     loop {
@@ -272,12 +320,7 @@ fn page_ids(
             }
             if out.len() == page.limit as usize {
                 let last = out.last().map(|i| i.id).unwrap_or(0);
-                return Ok((
-                    out,
-                    Some(gateway_sdk::encode_cursor(
-                        format!("{last:016x}").as_bytes(),
-                    )),
-                ));
+                return Ok((out, Some(id_cursor(last))));
             }
             out.push(ident);
         }

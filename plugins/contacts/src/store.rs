@@ -3,8 +3,9 @@
 //! addresses, direct chat, group memberships); indexes map LIDs and phone numbers to ids,
 //! and each group's members to theirs.
 //!
-//! Keys: `seq` · `i/<id>` identity · `v/<id>` its getContact answer, rendered when the
-//! identity is written so a read is one lookup and no re-encoding · `lid/<lid>` ·
+//! Keys: `seq` · `i/<id>` identity · `v/<id>` its getContact answer and `l/<id>` its list
+//! item, both rendered when the identity is written so reads are lookups without
+//! re-encoding · `lid/<lid>` ·
 //! `pn/<number>` · `g/<gid>` group · `gm/<gid>/<id>` member index. Ids are 16 hex digits
 //! so they sort numerically.
 
@@ -23,6 +24,12 @@ pub(crate) fn identity_key(id: u64) -> Vec<u8> {
 
 pub(crate) fn view_key(id: u64) -> Vec<u8> {
     format!("v/{id:016x}").into_bytes()
+}
+
+pub(crate) const LIST_ITEM_PREFIX: &[u8] = b"l/";
+
+fn list_item_key(id: u64) -> Vec<u8> {
+    format!("l/{id:016x}").into_bytes()
 }
 
 pub(crate) fn member_index_prefix(group: &str) -> Vec<u8> {
@@ -158,6 +165,7 @@ impl Tx {
     /// Writes an identity and its rendered getContact answer.
     fn save(&mut self, ident: &Identity) -> Result<(), ApiError> {
         self.set(view_key(ident.id), &ident.contact())?;
+        self.set(list_item_key(ident.id), &ident.view())?;
         self.set(identity_key(ident.id), ident)
     }
 
@@ -296,6 +304,7 @@ impl Tx {
         }
         self.remove(identity_key(b));
         self.remove(view_key(b));
+        self.remove(list_item_key(b));
         self.save(&keep)?;
         Ok(a)
     }

@@ -129,6 +129,20 @@ impl SandboxEngine {
             .map_err(|e| EngineError::Failed(e.to_string()))
     }
 
+    /// A durable write, off the async workers (a commit waits on the disk).
+    async fn write(
+        &self,
+        scope: Scope,
+        ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), EngineError> {
+        let kv = self.kv.clone();
+        tokio::task::spawn_blocking(move || kv.write(&scope, &ops))
+            .await
+            .map_err(|e| EngineError::Failed(e.to_string()))?
+            .map(|_| ())
+            .map_err(|e| EngineError::Failed(e.to_string()))
+    }
+
     fn forget(&self, session: &str) -> Result<(), EngineError> {
         let scope = Self::scope(session);
         let rows = self
@@ -698,10 +712,8 @@ impl Engine for Sandbox {
             .map_err(|e| EngineError::Failed(e.to_string()))?
             .is_some();
         if !already {
-            self.0
-                .kv
-                .put(&scope, &key, now_ms().to_string().as_bytes())
-                .map_err(|e| EngineError::Failed(e.to_string()))?;
+            let at = now_ms().to_string().into_bytes();
+            self.0.write(scope, vec![(key, Some(at))]).await?;
             self.0.domain(
                 session,
                 "blocklist.update",
@@ -714,12 +726,17 @@ impl Engine for Sandbox {
     async fn unblock(&self, session: &str, jid: &Jid) -> Result<(), EngineError> {
         self.0.live(session)?;
         let key_jid = self.0.block_key(jid);
-        let existed = self
+        let scope = SandboxEngine::scope(session);
+        let key = blocked_key(&key_jid);
+        // Unblocking someone not blocked changes nothing: no write, no event.
+        let blocked = self
             .0
             .kv
-            .delete(&SandboxEngine::scope(session), &blocked_key(&key_jid))
-            .map_err(|e| EngineError::Failed(e.to_string()))?;
-        if existed {
+            .get(&scope, &key)
+            .map_err(|e| EngineError::Failed(e.to_string()))?
+            .is_some();
+        if blocked {
+            self.0.write(scope, vec![(key, None)]).await?;
             self.0.domain(
                 session,
                 "blocklist.update",
