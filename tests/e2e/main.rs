@@ -12,6 +12,7 @@ mod apikeys;
 mod contacts;
 mod faults;
 mod jwt;
+mod lifecycle;
 mod observability;
 mod reload;
 mod routing;

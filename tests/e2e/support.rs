@@ -48,6 +48,8 @@ pub struct Options {
     pub plugin_timeout_ms: u64,
     pub plugin_memory_bytes: u64,
     pub max_body_bytes: u64,
+    pub header_read_timeout_ms: u64,
+    pub body_read_timeout_ms: u64,
     /// Reload when the plugin directory changes.
     pub watch: bool,
     /// `log.format`: `text` or `json`.
@@ -70,6 +72,8 @@ impl Default for Options {
             plugin_timeout_ms: 2_000,
             plugin_memory_bytes: 32 << 20,
             max_body_bytes: 64 * 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
             watch: false,
             log_format: "text",
             grants: vec![
@@ -154,6 +158,8 @@ watch_debounce_ms = 100
 plugin_timeout_ms = {timeout}
 plugin_memory_bytes = {memory}
 max_body_bytes = {body}
+header_read_timeout_ms = {header_timeout}
+body_read_timeout_ms = {body_timeout}
 [engine]
 kind = "{engine}"
 [engine.sandbox]
@@ -172,6 +178,8 @@ format = "{log_format}"
             timeout = o.plugin_timeout_ms,
             memory = o.plugin_memory_bytes,
             body = o.max_body_bytes,
+            header_timeout = o.header_read_timeout_ms,
+            body_timeout = o.body_read_timeout_ms,
             engine = o.engine,
             auto_pair = o.auto_pair,
             extra = o.extra_toml,
