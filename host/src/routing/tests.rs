@@ -1,3 +1,5 @@
+//! Unit tests of the routing table: parameters, custom methods, precedence, conflicts.
+
 use super::*;
 
 fn table(routes: &[(&str, &str, &str)]) -> Result<RouteTable<String>, RouteConflict> {

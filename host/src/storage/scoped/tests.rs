@@ -1,3 +1,5 @@
+//! Unit tests of scoped storage: isolation between owners and scopes, scans, atomic writes.
+
 use super::*;
 use crate::storage::{Database, PLUGIN_KV};
 
