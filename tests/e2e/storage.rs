@@ -98,6 +98,8 @@ fn data_survives_a_restart_of_the_binary() {
         assert_eq!(r.status, 201);
         ids.push(r.json()["id"].as_str().unwrap().to_owned());
     }
+    // Notes list in id order (ULIDs: creation time, then random within a millisecond).
+    ids.sort();
     let deleted = g.delete(&format!("/sessions/{s}/notes/{}", ids[0]), &key);
     assert_eq!(deleted.status, 204);
     g.delete(&format!("/sessions/{s}/notes/{}", ids[0]), &key)

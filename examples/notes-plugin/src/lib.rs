@@ -7,8 +7,7 @@ use gateway_sdk::{
 };
 use serde::{Deserialize, Serialize};
 
-/// A stored note. Keys are `note/<id>`, and ids sort by creation time, so a prefix scan
-/// lists notes oldest first.
+/// A stored note, under `note/<id>`.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Note {
@@ -38,20 +37,10 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Time-ordered, unique id: 13 digits of milliseconds and 8 random hex digits.
+/// A ULID: unique, and sorted by creation time, so a prefix scan lists notes in order.
+/// (WASI gives plugins a clock and randomness, so std-based crates like `ulid` just work.)
 fn new_id() -> String {
-    let mut rnd = [0u8; 4];
-    // wasi:random is part of the sandboxed WASI every plugin gets.
-    let r = std::collections::hash_map::RandomState::new();
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = r.build_hasher();
-    h.write_u64(now_ms());
-    rnd.copy_from_slice(&h.finish().to_be_bytes()[..4]);
-    format!(
-        "n{:013}{}",
-        now_ms(),
-        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    ulid::Ulid::generate().to_string()
 }
 
 fn note_schema() -> serde_json::Value {

@@ -260,6 +260,7 @@ fn plugin_response(plugin: &LoadedPlugin, resp: wit::Response) -> Response {
         let code = ErrorCode::for_status(resp.status);
         return error_response(&ApiError::new(code, "the request failed").with_status(resp.status));
     }
+    let has_body = !resp.body.is_empty();
     let mut out = http::Response::new(super::Body::new(Bytes::from(resp.body)));
     *out.status_mut() = http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::OK);
     for (k, v) in resp.headers {
@@ -273,24 +274,13 @@ fn plugin_response(plugin: &LoadedPlugin, resp: wit::Response) -> Response {
             out.headers_mut().append(name, value);
         }
     }
-    if !out.body_is_empty() && !out.headers().contains_key(http::header::CONTENT_TYPE) {
+    if has_body && !out.headers().contains_key(http::header::CONTENT_TYPE) {
         out.headers_mut().insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
     }
     out
-}
-
-trait BodyIsEmpty {
-    fn body_is_empty(&self) -> bool;
-}
-
-impl BodyIsEmpty for Response {
-    fn body_is_empty(&self) -> bool {
-        use hyper::body::Body as _;
-        self.body().size_hint().exact() == Some(0)
-    }
 }
 
 /// Headers the host owns on every answer.
