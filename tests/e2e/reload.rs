@@ -30,6 +30,18 @@ fn version_of(r: &Resp) -> Result<&'static str, String> {
     Ok(version)
 }
 
+/// One plugin's entry in the admin listener's plugin list.
+fn plugin_status(g: &Gateway, name: &str) -> Value {
+    let list = g.admin_call("GET", "/admin/plugins", None).json();
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not listed: {list}"))
+        .clone()
+}
+
 fn serving(g: &Gateway, key: &str) -> &'static str {
     version_of(&g.get("/chaos/version", key)).unwrap()
 }
@@ -139,14 +151,7 @@ fn a_broken_component_is_refused_and_the_old_version_keeps_serving() {
         .to_owned();
     assert!(reason.contains("not a valid component"), "{report}");
     assert_eq!(serving(&g, &key), "1.0.0");
-    let list = g.admin_call("GET", "/admin/plugins", None).json();
-    let chaos = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "chaos")
-        .unwrap()
-        .clone();
+    let chaos = plugin_status(&g, "chaos");
     assert_eq!(chaos["version"], "1.0.0");
     assert!(
         chaos["lastError"]
@@ -160,14 +165,7 @@ fn a_broken_component_is_refused_and_the_old_version_keeps_serving() {
     g.install_plugin("chaos-v2", "chaos");
     g.reload();
     assert_eq!(serving(&g, &key), "2.0.0");
-    let list = g.admin_call("GET", "/admin/plugins", None).json();
-    let chaos = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "chaos")
-        .unwrap()
-        .clone();
+    let chaos = plugin_status(&g, "chaos");
     assert_eq!(chaos["lastError"], Value::Null);
 }
 
@@ -182,14 +180,7 @@ fn a_component_importing_an_ungranted_interface_is_refused_with_its_name() {
     let s = g.create_session(&key, serde_json::json!({}));
     g.get(&format!("/sessions/{s}/contacts"), &key)
         .assert_error(404, "not_found");
-    let list = g.admin_call("GET", "/admin/plugins", None).json();
-    let contacts = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "contacts")
-        .unwrap()
-        .clone();
+    let contacts = plugin_status(&g, "contacts");
     let err = contacts["lastError"].as_str().unwrap();
     assert!(
         err.contains("wa:gateway/whatsapp-send") && err.contains("not granted"),

@@ -88,12 +88,12 @@ fn ensure_openapi_validator() -> Result<(), String> {
 /// `target/test-plugins`.
 fn plugins() -> Result<(), String> {
     ensure_target()?;
-    let mut c = cargo();
-    c.args(["build", "--target", TARGET, "--profile", "plugin"]);
-    for (pkg, _) in PRODUCT_PLUGINS.iter().chain(TEST_PLUGINS) {
-        c.args(["-p", pkg]);
-    }
-    run(c)?;
+    let packages: Vec<&str> = PRODUCT_PLUGINS
+        .iter()
+        .chain(TEST_PLUGINS)
+        .map(|(p, _)| *p)
+        .collect();
+    build_plugins(&packages, None)?;
     let built = root().join("target").join(TARGET).join("plugin");
     for (dir, list) in [("plugins", PRODUCT_PLUGINS), ("test-plugins", TEST_PLUGINS)] {
         let out = root().join("target").join(dir);
@@ -116,36 +116,27 @@ fn plugins() -> Result<(), String> {
     chaos_variant(&built, "v2", "chaos-v2")?;
     chaos_variant(&built, "imposter", "imposter")?;
     // Leave the default build in place for later incremental builds.
-    let mut c = cargo();
-    c.args([
-        "build",
-        "--target",
-        TARGET,
-        "--profile",
-        "plugin",
-        "-p",
-        "plugin-chaos",
-    ]);
-    run(c)?;
+    build_plugins(&["plugin-chaos"], None)?;
     eprintln!("xtask: plugins ready in target/plugins and target/test-plugins");
     Ok(())
 }
 
+/// `cargo build` of plugin packages for the wasm target, with an optional feature.
+fn build_plugins(packages: &[&str], feature: Option<&str>) -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["build", "--target", TARGET, "--profile", "plugin"]);
+    for p in packages {
+        c.args(["-p", p]);
+    }
+    if let Some(f) = feature {
+        c.args(["--features", f]);
+    }
+    run(c)
+}
+
 /// Builds the chaos test plugin with `feature` and keeps it as `target/test-plugins/<name>.wasm`.
 fn chaos_variant(built: &Path, feature: &str, name: &str) -> Result<(), String> {
-    let mut c = cargo();
-    c.args([
-        "build",
-        "--target",
-        TARGET,
-        "--profile",
-        "plugin",
-        "-p",
-        "plugin-chaos",
-        "--features",
-        feature,
-    ]);
-    run(c)?;
+    build_plugins(&["plugin-chaos"], Some(feature))?;
     let to = root()
         .join("target/test-plugins")
         .join(format!("{name}.wasm"));

@@ -86,6 +86,16 @@ impl RedbBackend {
             .await
     }
 
+    /// Deletes every row under a prefix.
+    async fn delete_prefix(&self, p: &[u8]) -> Result<()> {
+        let ops = self
+            .scan(p)?
+            .into_iter()
+            .map(|(k, _)| ([p, &k].concat(), None))
+            .collect();
+        self.write(ops).await
+    }
+
     async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
         self.write(vec![(key, Some(value))]).await
     }
@@ -452,13 +462,8 @@ impl AppSyncStore for RedbBackend {
     }
 
     async fn clear_mutation_macs(&self, name: &str) -> Result<()> {
-        let p = prefix_of(MUTATION_MAC, name.as_bytes());
-        let ops = self
-            .scan(&p)?
-            .into_iter()
-            .map(|(k, _)| ([p.as_slice(), &k].concat(), None))
-            .collect();
-        self.write(ops).await
+        self.delete_prefix(&prefix_of(MUTATION_MAC, name.as_bytes()))
+            .await
     }
 
     async fn get_latest_sync_key_id(&self) -> Result<Option<Vec<u8>>> {
@@ -497,13 +502,8 @@ impl ProtocolStore for RedbBackend {
     }
 
     async fn clear_sender_key_devices(&self, group_jid: &str) -> Result<()> {
-        let p = prefix_of(SKD, group_jid.as_bytes());
-        let ops = self
-            .scan(&p)?
-            .into_iter()
-            .map(|(k, _)| ([p.as_slice(), &k].concat(), None))
-            .collect();
-        self.write(ops).await
+        self.delete_prefix(&prefix_of(SKD, group_jid.as_bytes()))
+            .await
     }
 
     async fn delete_sender_key_device_rows(&self, device_jids: &[&str]) -> Result<()> {
@@ -525,13 +525,7 @@ impl ProtocolStore for RedbBackend {
     }
 
     async fn clear_all_sender_key_devices(&self) -> Result<()> {
-        let p = prefix(SKD);
-        let ops = self
-            .scan(&p)?
-            .into_iter()
-            .map(|(k, _)| ([p.as_slice(), &k].concat(), None))
-            .collect();
-        self.write(ops).await
+        self.delete_prefix(&prefix(SKD)).await
     }
 
     async fn get_lid_mapping(&self, lid: &str) -> Result<Option<LidPnMappingEntry>> {
