@@ -143,6 +143,9 @@ impl App {
 
     /// Loads plugins, binds both listeners, resumes sessions and serves until shutdown.
     pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
+        // Signal handlers go in before anything is announced: a SIGTERM or SIGHUP that
+        // arrives right after the `listening` lines must drain or reload, not kill.
+        let signals = Signals::install()?;
         let report = self.reload_plugins().await;
         tracing::info!(
             loaded = report.loaded.len(),
@@ -197,9 +200,9 @@ impl App {
 
         self.ready.store(true, Ordering::Release);
         self.sessions.resume_all().await;
-        self.clone().spawn_background();
+        self.clone().spawn_background(signals.hangup);
 
-        wait_for_signal(&self).await;
+        wait_for_signal(&self, signals.terminate, signals.interrupt).await;
         tracing::info!("shutting down");
         self.ready.store(false, Ordering::Release);
         self.request_shutdown();
@@ -214,7 +217,7 @@ impl App {
         Ok(())
     }
 
-    fn spawn_background(self: Arc<Self>) {
+    fn spawn_background(self: Arc<Self>, hangup: Option<SignalStream>) {
         let app = self.clone();
         let every = Duration::from_millis(self.config.auth.last_used_flush_ms.max(100));
         tokio::spawn(async move {
@@ -229,12 +232,49 @@ impl App {
                 }
             }
         });
-        crate::reload::spawn_triggers(self);
+        crate::reload::spawn_triggers(self, hangup);
+    }
+}
+
+#[cfg(unix)]
+pub(crate) type SignalStream = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+pub(crate) type SignalStream = ();
+
+/// The process signals the gateway answers, registered once at start-up.
+struct Signals {
+    terminate: Option<SignalStream>,
+    interrupt: Option<SignalStream>,
+    hangup: Option<SignalStream>,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: Some(signal(SignalKind::terminate())?),
+            interrupt: Some(signal(SignalKind::interrupt())?),
+            hangup: Some(signal(SignalKind::hangup())?),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            terminate: None,
+            interrupt: None,
+            hangup: None,
+        })
     }
 }
 
 /// Waits for SIGTERM, SIGINT or an admin-requested shutdown.
-async fn wait_for_signal(app: &App) {
+async fn wait_for_signal(
+    app: &App,
+    terminate: Option<SignalStream>,
+    interrupt: Option<SignalStream>,
+) {
     let mut rx = app.shutdown.subscribe();
     let admin = async move {
         while rx.changed().await.is_ok() {
@@ -245,9 +285,9 @@ async fn wait_for_signal(app: &App) {
     };
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let (Some(mut term), Some(mut int)) = (terminate, interrupt) else {
+            return admin.await;
+        };
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM"),
             _ = int.recv() => tracing::info!("SIGINT"),
@@ -256,6 +296,7 @@ async fn wait_for_signal(app: &App) {
     }
     #[cfg(not(unix))]
     {
+        let _ = (terminate, interrupt);
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = admin => {}

@@ -1,21 +1,18 @@
 //! Reload triggers besides the admin API and CLI: SIGHUP, and changes in the plugin
 //! directory (debounced, so a file being copied is read once it is complete).
 
-use crate::app::App;
+use crate::app::{App, SignalStream};
 use notify::{RecursiveMode, Watcher};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub fn spawn_triggers(app: Arc<App>) {
+/// `hangup` is the SIGHUP stream registered at start-up (before the gateway announced
+/// itself), so a SIGHUP sent as soon as it is listening reloads instead of killing it.
+pub fn spawn_triggers(app: Arc<App>, hangup: Option<SignalStream>) {
     #[cfg(unix)]
-    {
+    if let Some(mut hup) = hangup {
         let app = app.clone();
         tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP");
-                return;
-            };
             while hup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading plugins");
                 app.reload_plugins().await;

@@ -1,5 +1,6 @@
 //! The HTTP server's own guarantees: slow clients are cut off (a slow head is dropped, a
-//! slow body gets 408 in the envelope), and SIGTERM lets requests in flight finish.
+//! slow body gets 408 in the envelope), SIGTERM lets requests in flight finish, and signals
+//! are handled from the moment the gateway announces itself.
 
 use crate::support::*;
 use std::io::{Read, Write};
@@ -90,4 +91,34 @@ fn sigterm_lets_requests_in_flight_finish() {
     // It no longer accepts connections.
     assert!(TcpStream::connect(addr(&g)).is_err());
     g.wait_log(|log| log.contains("stopped"));
+}
+
+/// Regression: signal handlers used to be registered after the `listening` lines, so a
+/// SIGTERM or SIGHUP sent right after them killed the process (exit by signal, no drain).
+#[test]
+fn signals_sent_as_soon_as_it_listens_are_handled() {
+    let mut g = Gateway::start();
+    let key = g.key("org_signals", &["read"]);
+    for round in 0..40 {
+        g.restart();
+        let hup = std::process::Command::new("kill")
+            .args(["-HUP", &g.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(hup.success());
+        let r = g.get("/chaos/ok", &key);
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert_eq!(r.json()["ok"], true);
+    }
+    for round in 0..40 {
+        assert!(
+            g.stop(),
+            "round {round}: SIGTERM right after start; log:\n{}",
+            g.log()
+        );
+        g.restart_stopped();
+    }
+    assert!(g.stop(), "log:\n{}", g.log());
+    let sighups = g.log().matches("SIGHUP: reloading plugins").count();
+    assert_eq!(sighups, 40, "every SIGHUP reloads; log:\n{}", g.log());
 }
