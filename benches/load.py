@@ -27,6 +27,7 @@ CONNS = int(os.environ.get("CONNS", "64"))
 THREADS = int(os.environ.get("THREADS", "2"))
 DURATION = os.environ.get("DURATION", "10s")
 CONTACTS = int(os.environ.get("CONTACTS", "500"))
+WORKERS = os.environ.get("WORKERS")  # server.worker_threads; unset = one per core
 SWAPS = int(os.environ.get("SWAPS", "10"))
 
 
@@ -69,6 +70,7 @@ def start(tmp, watch=False):
         f.write(f"""
 [server]
 listen = "127.0.0.1:0"
+{'worker_threads = ' + str(int(WORKERS)) if WORKERS else ''}
 [admin]
 listen = "127.0.0.1:0"
 [storage]
@@ -100,14 +102,23 @@ level = "warn"
 WRK_LINE = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$")
 
 
-def wrk(url, headers, script=None, duration=DURATION):
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url, headers, script=None, duration=DURATION, pid=None):
     cmd = ["wrk", f"-t{THREADS}", f"-c{CONNS}", f"-d{duration}", "--latency", "--timeout", "5s"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     if script:
         cmd += ["-s", script]
     cmd.append(url)
+    cpu_before = cpu_seconds(pid) if pid else None
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid else None
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {}
     for line in out.splitlines():
@@ -117,7 +128,9 @@ def wrk(url, headers, script=None, duration=DURATION):
             lat[m.group(1)] = float(m.group(2)) * scale
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
+    total = re.search(r"(\d+) requests in", out)
+    cpu_us = cpu * 1e6 / int(total.group(1)) if cpu is not None and total else None
+    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"), "cpu_us": cpu_us,
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(0) if errors else ""}
 
 
@@ -157,12 +170,14 @@ def main():
         for name, url, headers, script in runs:
             # A short warm-up so instance pools and caches are populated.
             wrk(url, headers, script, duration="2s")
-            results.append((name, wrk(url, headers, script)))
+            results.append((name, wrk(url, headers, script, pid=proc.pid)))
         ceiling = results[0][1]["rps"]
-        print(f"\nLoad: wrk -t{THREADS} -c{CONNS} -d{DURATION}, {CONTACTS} contacts, {os.cpu_count()} cores\n")
-        print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs ceiling':>12}{'non-2xx':>9}")
+        workers = f", worker_threads={WORKERS}" if WORKERS else ""
+        print(f"\nLoad: wrk -t{THREADS} -c{CONNS} -d{DURATION}, {CONTACTS} contacts, {os.cpu_count()} cores{workers}\n")
+        print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs ceiling':>12}{'non-2xx':>9}{'CPU µs/req':>12}")
         for name, r in results:
-            print(f"{name:<28}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['rps'] / ceiling:>11.0%}{r['non2xx']:>9}")
+            print(f"{name:<28}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['rps'] / ceiling:>11.0%}{r['non2xx']:>9}"
+                  f"{r['cpu_us']:>12.1f}")
             if r["errors"]:
                 print(f"    {r['errors']}")
         get = results[1][1]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The load benchmark: release build, sandbox engine with a seeded world, wrk over loopback.
 # Usage: benches/run.sh            (or: cargo xtask bench)
-# Knobs: CONNS=64 THREADS=2 DURATION=10s CONTACTS=500 SWAPS=10
+# Knobs: CONNS=64 THREADS=2 DURATION=10s CONTACTS=500 SWAPS=10 WORKERS=(one per core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then

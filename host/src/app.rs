@@ -143,9 +143,11 @@ impl App {
 
     /// Loads plugins, binds both listeners, resumes sessions and serves until shutdown.
     pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
-        // Signal handlers go in before anything is announced: a SIGTERM or SIGHUP that
-        // arrives right after the `listening` lines must drain or reload, not kill.
+        // Signal handlers and the plugin-directory watcher go in before anything is loaded
+        // or announced: a SIGTERM, SIGHUP or file change that comes right after the
+        // `listening` lines must drain or reload, not kill or go unnoticed.
         let signals = Signals::install()?;
+        crate::reload::spawn_triggers(self.clone(), signals.hangup);
         let report = self.reload_plugins().await;
         tracing::info!(
             loaded = report.loaded.len(),
@@ -161,20 +163,6 @@ impl App {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.admin.listen))?;
         let api_addr = api.local_addr()?;
         let admin_addr = admin.local_addr()?;
-        // Machine-readable lines on stdout (logs go to stderr): tests and scripts use them
-        // to find the ports when listening on port 0.
-        println!("listening api http://{api_addr}");
-        println!("listening admin http://{admin_addr}");
-        let runtime_file = self.config.runtime_file();
-        let runtime = serde_json::json!({
-            "pid": std::process::id(),
-            "api": format!("http://{api_addr}"),
-            "admin": format!("http://{admin_addr}"),
-        });
-        if let Err(e) = std::fs::write(&runtime_file, runtime.to_string()) {
-            tracing::warn!(path = %runtime_file.display(), error = %e, "cannot write runtime file");
-        }
-        tracing::info!(%api_addr, %admin_addr, "gateway listening");
 
         let limits = ServerLimits {
             read_buffer_bytes: (self.config.limits.max_header_bytes * 4).max(64 * 1024),
@@ -199,8 +187,23 @@ impl App {
         ));
 
         self.ready.store(true, Ordering::Release);
+        // Announced only once both listeners serve and /readyz says ready. Machine-readable
+        // lines on stdout (logs go to stderr): tests and scripts use them to find the ports
+        // when listening on port 0.
+        println!("listening api http://{api_addr}");
+        println!("listening admin http://{admin_addr}");
+        let runtime_file = self.config.runtime_file();
+        let runtime = serde_json::json!({
+            "pid": std::process::id(),
+            "api": format!("http://{api_addr}"),
+            "admin": format!("http://{admin_addr}"),
+        });
+        if let Err(e) = std::fs::write(&runtime_file, runtime.to_string()) {
+            tracing::warn!(path = %runtime_file.display(), error = %e, "cannot write runtime file");
+        }
+        tracing::info!(%api_addr, %admin_addr, "gateway listening");
         self.sessions.resume_all().await;
-        self.clone().spawn_background(signals.hangup);
+        self.clone().spawn_key_use_flusher();
 
         wait_for_signal(&self, signals.terminate, signals.interrupt).await;
         tracing::info!("shutting down");
@@ -217,7 +220,8 @@ impl App {
         Ok(())
     }
 
-    fn spawn_background(self: Arc<Self>, hangup: Option<SignalStream>) {
+    /// Records API-key `lastUsedAt` in batches instead of one write per request.
+    fn spawn_key_use_flusher(self: Arc<Self>) {
         let app = self.clone();
         let every = Duration::from_millis(self.config.auth.last_used_flush_ms.max(100));
         tokio::spawn(async move {
@@ -232,7 +236,6 @@ impl App {
                 }
             }
         });
-        crate::reload::spawn_triggers(self, hangup);
     }
 }
 

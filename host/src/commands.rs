@@ -18,16 +18,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("gateway")
-        .build()?)
+/// The multi-threaded runtime everything runs on; `workers` caps its threads (the
+/// default is one per core).
+fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    Ok(builder.enable_all().thread_name("gateway").build()?)
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
     let _logs = crate::cli::init_logs(&config);
-    runtime()?.block_on(async move {
+    runtime(config.server.worker_threads)?.block_on(async move {
         let app = App::build(config).await?;
         app.run().await
     })
@@ -270,7 +273,7 @@ fn check(mut config: Config, file: &std::path::Path) -> anyhow::Result<()> {
     config.plugins.watch = false;
     config.engine.kind = crate::config::EngineKind::Sandbox;
     config.engine.sandbox.world = None;
-    let result = runtime()?.block_on(async {
+    let result = runtime(None)?.block_on(async {
         let app = App::build(config).await?;
         if app.plugins.dir().is_dir() {
             app.plugins.reload().await;

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub gateway_id: Option<String>,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub shutdown_grace_ms: u64,
+    /// Threads serving requests and running plugins; one per CPU core when unset.
+    pub worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -183,6 +185,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".parse().expect("valid literal"),
             gateway_id: None,
             shutdown_grace_ms: 30_000,
+            worker_threads: None,
         }
     }
 }
@@ -369,6 +372,9 @@ impl Config {
                 self.admin.listen
             ));
         }
+        if self.server.worker_threads == Some(0) {
+            return invalid("server.worker_threads must be at least 1".into());
+        }
         if self.limits.max_instances == 0 {
             return invalid("limits.max_instances must be at least 1".into());
         }
@@ -432,5 +438,71 @@ impl Config {
             .or_else(|| self.plugins.grants.get("*"))
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Loading and validation of the configuration file, as the binary does it.
+
+    use super::*;
+
+    fn load_toml(text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(&file, text).unwrap();
+        Config::load(Some(&file), overrides)
+    }
+
+    #[test]
+    fn the_embedded_default_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/gateway.toml");
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.engine.kind, EngineKind::Sandbox);
+        assert_eq!(config.server.worker_threads, None);
+    }
+
+    #[test]
+    fn worker_threads_are_read_and_zero_is_refused() {
+        let config = load_toml("[server]\nworker_threads = 3\n", &Overrides::default()).unwrap();
+        assert_eq!(config.server.worker_threads, Some(3));
+        let err = load_toml("[server]\nworker_threads = 0\n", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.worker_threads must be at least 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_unknown_keys_are_errors() {
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let config = load_toml("[server]\nlisten = \"127.0.0.1:7000\"\n", &overrides).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:9999".parse().unwrap());
+        let err = load_toml("[server]\nworkers = 2\n", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("workers"), "{err}");
+    }
+
+    #[test]
+    fn an_open_admin_listener_needs_a_token() {
+        let err = load_toml(
+            "[admin]\nlisten = \"0.0.0.0:8081\"\n",
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("admin.token"), "{err}");
+        load_toml(
+            "[admin]\nlisten = \"0.0.0.0:8081\"\ntoken = \"s3cret-operator-token\"\n",
+            &Overrides::default(),
+        )
+        .unwrap();
     }
 }

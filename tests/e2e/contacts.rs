@@ -11,12 +11,13 @@ const BOB: &str = "118364913572043@lid";
 const PROJECT: &str = "120363021234567890@g.us";
 const HOOD: &str = "120363029876543210@g.us";
 
-fn world_size() -> usize {
+fn world() -> Value {
     let text = std::fs::read_to_string(root().join("examples/sandbox-world.json")).unwrap();
-    serde_json::from_str::<Value>(&text).unwrap()["contacts"]
-        .as_array()
-        .unwrap()
-        .len()
+    serde_json::from_str(&text).unwrap()
+}
+
+fn world_size() -> usize {
+    world()["contacts"].as_array().unwrap().len()
 }
 
 fn all_contacts(g: &Gateway, key: &str, s: &str, query: &str, limit: usize) -> Vec<Value> {
@@ -45,6 +46,7 @@ fn all_contacts(g: &Gateway, key: &str, s: &str, query: &str, limit: usize) -> V
 }
 
 /// A working sandbox session whose world sync has been stored.
+/// A working session whose contact store holds `expected` contacts.
 fn synced(g: &Gateway, key: &str, expected: usize) -> String {
     let s = g.working_session(key);
     let mut n = 0;
@@ -58,11 +60,31 @@ fn synced(g: &Gateway, key: &str, expected: usize) -> String {
     s
 }
 
+/// A working session on the example world whose store holds every contact and every group
+/// member: contacts and group metadata arrive as separate events, so counting contacts
+/// alone can return before the groups are in.
+fn synced_example(g: &Gateway, key: &str) -> String {
+    let s = synced(g, key, world_size());
+    for group in world()["groups"].as_array().unwrap() {
+        let jid = group["jid"].as_str().unwrap();
+        let members = group["participants"].as_array().unwrap().len();
+        let mut n = 0;
+        assert!(
+            wait_for(Duration::from_secs(30), || {
+                n = all_contacts(g, key, &s, &format!("group={jid}"), 200).len();
+                n == members
+            }),
+            "group {jid} has {n} of {members} members in the store"
+        );
+    }
+    s
+}
+
 #[test]
 fn get_contact_shows_dm_and_every_group_with_role_and_tag() {
     let g = Gateway::start();
     let key = g.key("org_c", &["read", "send", "manage"]);
-    let s = synced(&g, &key, world_size());
+    let s = synced_example(&g, &key);
 
     let r = g.get(
         &format!("/sessions/{s}/contacts/{}", ALICE.replace('@', "%40")),
@@ -129,7 +151,7 @@ fn get_contact_shows_dm_and_every_group_with_role_and_tag() {
 fn injected_participant_changes_and_messages_update_the_store() {
     let g = Gateway::start();
     let key = g.key("org_c", &["read", "manage"]);
-    let s = synced(&g, &key, world_size());
+    let s = synced_example(&g, &key);
     let inject = |event: &str, payload: Value| {
         let r = g.admin_call(
             "POST",
@@ -299,7 +321,7 @@ fn paging_a_large_world_returns_every_contact_exactly_once() {
 fn list_filters_and_bad_queries() {
     let g = Gateway::start();
     let key = g.key("org_c", &["read", "manage"]);
-    let s = synced(&g, &key, world_size());
+    let s = synced_example(&g, &key);
     let names = |q: &str| -> Vec<String> {
         all_contacts(&g, &key, &s, q, 50)
             .iter()
@@ -444,7 +466,7 @@ fn live_operations_on_the_sandbox() {
 fn live_calls_answer_501_when_the_connection_drops_and_stored_reads_still_work() {
     let g = Gateway::start();
     let key = g.key("org_c", &["read", "send", "manage"]);
-    let s = synced(&g, &key, world_size());
+    let s = synced_example(&g, &key);
     let r = g.admin_call("POST", &format!("/sandbox/sessions/{s}/disconnect"), None);
     assert_eq!(r.status, 200, "{}", r.text());
     let st = g.wait_status(&s, &key, "starting");
@@ -489,7 +511,7 @@ fn tenancy_and_capabilities() {
     let owner = g.key("org_owner", &["read", "send", "manage"]);
     let other = g.key("org_other", &["read", "send", "manage"]);
     let read_only = g.key("org_owner", &["read"]);
-    let s = synced(&g, &owner, world_size());
+    let s = synced_example(&g, &owner);
     let base = format!("/sessions/{s}/contacts");
     for (method, path) in [
         ("GET", base.clone()),
@@ -525,7 +547,7 @@ fn tenancy_and_capabilities() {
 fn the_store_survives_a_restart_and_is_removed_with_the_session() {
     let mut g = Gateway::start();
     let key = g.key("org_c", &["read", "manage"]);
-    let s = synced(&g, &key, world_size());
+    let s = synced_example(&g, &key);
     let before = g
         .get(&format!("/sessions/{s}/contacts/{ALICE}"), &key)
         .json();

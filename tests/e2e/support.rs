@@ -143,6 +143,7 @@ impl Gateway {
             r#"[server]
 listen = "127.0.0.1:0"
 shutdown_grace_ms = 10000
+worker_threads = 2
 [admin]
 listen = "127.0.0.1:0"
 [storage]
