@@ -122,3 +122,89 @@ fn signals_sent_as_soon_as_it_listens_are_handled() {
     let sighups = g.log().matches("SIGHUP: reloading plugins").count();
     assert_eq!(sighups, 40, "every SIGHUP reloads; log:\n{}", g.log());
 }
+
+/// Sends `request` on `s` and reads one answer: its head (lower-cased) and its body.
+fn exchange(s: &mut TcpStream, request: &[u8]) -> (String, String) {
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed before a whole answer");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let head = head.to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if body.len() >= len {
+                return (head, body.to_owned());
+            }
+        }
+    }
+}
+
+#[test]
+fn an_error_before_the_body_is_read_closes_the_connection_and_says_so() {
+    let g = Gateway::start();
+    let key = g.key("org_conn", &["read"]);
+    let mut s = TcpStream::connect(addr(&g)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+
+    // Errors on bodiless requests keep the connection: a 401 and then a 200 on one socket.
+    let (head, body) = exchange(
+        &mut s,
+        b"GET /api/v1/chaos/ok HTTP/1.1\r\nhost: x\r\nx-api-key: wa_bogus\r\n\r\n",
+    );
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    let env: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(env["error"]["code"], "unauthorized");
+    let (head, body) = exchange(
+        &mut s,
+        format!("GET /api/v1/chaos/ok HTTP/1.1\r\nhost: x\r\nx-api-key: {key}\r\n\r\n").as_bytes(),
+    );
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["ok"],
+        true
+    );
+
+    // A refused request whose body was never read: the answer says `connection: close`
+    // and the gateway then closes, so no client sends its next request into it.
+    refused_then_closed(
+        &mut s,
+        b"POST /api/v1/sessions HTTP/1.1\r\nhost: x\r\nx-api-key: wa_bogus\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"partial\":",
+        "401",
+        "unauthorized",
+    );
+    // The same for a body declared over the limit (413, answered before reading it).
+    let mut s = TcpStream::connect(addr(&g)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let too_big = g.options.max_body_bytes + 1;
+    refused_then_closed(
+        &mut s,
+        format!("POST /api/v1/sessions HTTP/1.1\r\nhost: x\r\nx-api-key: {key}\r\ncontent-length: {too_big}\r\n\r\n{{").as_bytes(),
+        "413",
+        "payload_too_large",
+    );
+
+    // The gateway itself is fine.
+    assert_eq!(g.get("/chaos/ok", &key).status, 200);
+}
+
+/// Sends `request`, expects an error `status` with envelope `code` and `connection: close`,
+/// then the end of the connection.
+fn refused_then_closed(s: &mut TcpStream, request: &[u8], status: &str, code: &str) {
+    let (head, body) = exchange(s, request);
+    assert!(head.starts_with(&format!("http/1.1 {status}")), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    let env: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(env["error"]["code"], code, "{body}");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "nothing follows the answer");
+}

@@ -4,10 +4,11 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The workspace root.
@@ -240,6 +241,8 @@ format = "{log_format}"
         }
         self.api = api.unwrap();
         self.admin = admin.unwrap();
+        fresh_connections(&self.api);
+        fresh_connections(&self.admin);
         self.child = Some(child);
     }
 
@@ -470,16 +473,43 @@ impl Resp {
     }
 }
 
-fn agent() -> &'static ureq::Agent {
-    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    AGENT.get_or_init(|| {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .max_idle_connections_per_host(64)
-            .build()
-            .new_agent()
-    })
+/// Pooled HTTP clients, one per server address. Ports are reused by later gateway processes
+/// (tests run in parallel and restart gateways), so a process's address gets a fresh pool
+/// when it starts: a connection pooled to an earlier process on that port is dead.
+fn agents() -> &'static Mutex<HashMap<String, ureq::Agent>> {
+    static AGENTS: OnceLock<Mutex<HashMap<String, ureq::Agent>>> = OnceLock::new();
+    AGENTS.get_or_init(Default::default)
+}
+
+fn new_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .max_idle_connections_per_host(64)
+        .build()
+        .new_agent()
+}
+
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// Forgets connections pooled to whatever listened on `base` before.
+fn fresh_connections(base: &str) {
+    agents()
+        .lock()
+        .unwrap()
+        .insert(authority(base).to_owned(), new_agent());
+}
+
+fn agent(url: &str) -> ureq::Agent {
+    agents()
+        .lock()
+        .unwrap()
+        .entry(authority(url).to_owned())
+        .or_insert_with(new_agent)
+        .clone()
 }
 
 /// One HTTP request; any status is an answer.
@@ -491,10 +521,10 @@ pub fn request(url: &str, method: &str, headers: &[(&str, &str)], body: Option<V
     let has_body = body.is_some();
     let req = req.body(body.unwrap_or_default()).unwrap();
     let result = if has_body || !matches!(method, "GET" | "DELETE" | "HEAD") {
-        agent().run(req)
+        agent(url).run(req)
     } else {
         let (parts, _) = req.into_parts();
-        agent().run(http::Request::from_parts(parts, ()))
+        agent(url).run(http::Request::from_parts(parts, ()))
     };
     let mut resp = result.unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
     let status = resp.status().as_u16();

@@ -1,6 +1,6 @@
 //! The hyper server loop shared by the API and admin listeners: HTTP/1.1 and HTTP/2,
-//! header-size and header-read-time limits, and graceful shutdown that lets requests in
-//! flight finish.
+//! header-size and header-read-time limits, connection reuse only when it is safe, and
+//! graceful shutdown that lets requests in flight finish.
 
 use super::Response;
 use hyper::body::Incoming;
@@ -41,6 +41,31 @@ impl Listener {
     }
 }
 
+/// An error answered to an HTTP/1 request that carried a body ends the connection, and
+/// says so with `Connection: close`. Such answers (401, 403, 404, 413, 408…) are often given
+/// before the body was read; hyper then cannot reuse the connection and closes it, and a
+/// client not told so may send its next request into a closing socket.
+#[derive(Clone, Copy)]
+struct CloseOnError(bool);
+
+impl CloseOnError {
+    fn for_request(req: &http::Request<Incoming>) -> Self {
+        let carries_body = !hyper::body::Body::is_end_stream(req.body());
+        Self(carries_body && req.version() <= http::Version::HTTP_11)
+    }
+
+    fn apply(self, mut resp: Response) -> Response {
+        let status = resp.status();
+        if self.0 && (status.is_client_error() || status.is_server_error()) {
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        resp
+    }
+}
+
 /// Serves connections until `shutdown` turns true, then waits up to the grace period for
 /// open requests to finish.
 pub async fn serve<S, F>(
@@ -77,9 +102,10 @@ pub async fn serve<S, F>(
                 };
                 let _ = stream.set_nodelay(true);
                 let service = service.clone();
-                let svc = hyper::service::service_fn(move |req| {
+                let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                    let close = CloseOnError::for_request(&req);
                     let fut = service(req, peer);
-                    async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                    async move { Ok::<_, std::convert::Infallible>(close.apply(fut.await)) }
                 });
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn.into_owned());
