@@ -6,11 +6,12 @@ use crate::config::{Config, EngineKind};
 use crate::engines::sandbox::{IndexedWorld, Sandbox, SandboxEngine};
 use crate::engines::{Engine, EngineSink};
 use crate::events::EventBus;
-use crate::hostapi::HostServices;
+use crate::hostapi::PluginServices;
 use crate::http::{Listener, ServerLimits};
 use crate::metrics::Metrics;
-use crate::plugins::{PluginHost, PluginRuntime};
+use crate::plugins::{PluginRegistry, PluginRuntime};
 use crate::sessions::{SessionManager, SessionRegistry};
+use crate::signals::{Signals, wait_for_shutdown};
 use crate::storage::Database;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +24,7 @@ pub struct App {
     pub db: Database,
     pub auth: Arc<Authenticator>,
     pub sessions: Arc<SessionManager>,
-    pub plugins: Arc<PluginHost>,
+    pub plugins: Arc<PluginRegistry>,
     pub metrics: Arc<Metrics>,
     /// `/openapi.json`, rebuilt when the plugin catalog changes.
     pub openapi: crate::openapi::OpenApiCache,
@@ -73,9 +74,10 @@ impl App {
                 .run_events_counted(engine_events, metrics.clone()),
         );
 
-        let services = Arc::new(HostServices {
+        let services = Arc::new(PluginServices {
             sessions: sessions.clone(),
             max_value_bytes: config.limits.max_value_bytes,
+            max_write_bytes: config.limits.max_write_bytes,
         });
         let runtime = PluginRuntime::new(
             &config.limits,
@@ -84,7 +86,7 @@ impl App {
             db.clone(),
         )?;
         let grants_config = config.clone();
-        let plugins = PluginHost::new(
+        let plugins = PluginRegistry::new(
             runtime,
             config.plugins.dir.clone(),
             Arc::new(move |name: &str| grants_config.grants_for(name)),
@@ -205,7 +207,12 @@ impl App {
         self.sessions.resume_all().await;
         self.clone().spawn_key_use_flusher();
 
-        wait_for_signal(&self, signals.terminate, signals.interrupt).await;
+        wait_for_shutdown(
+            self.shutdown.subscribe(),
+            signals.terminate,
+            signals.interrupt,
+        )
+        .await;
         tracing::info!("shutting down");
         self.ready.store(false, Ordering::Release);
         self.request_shutdown();
@@ -236,73 +243,5 @@ impl App {
                 }
             }
         });
-    }
-}
-
-#[cfg(unix)]
-pub(crate) type SignalStream = tokio::signal::unix::Signal;
-#[cfg(not(unix))]
-pub(crate) type SignalStream = ();
-
-/// The process signals the gateway answers, registered once at start-up.
-struct Signals {
-    terminate: Option<SignalStream>,
-    interrupt: Option<SignalStream>,
-    hangup: Option<SignalStream>,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn install() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            terminate: Some(signal(SignalKind::terminate())?),
-            interrupt: Some(signal(SignalKind::interrupt())?),
-            hangup: Some(signal(SignalKind::hangup())?),
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn install() -> anyhow::Result<Self> {
-        Ok(Self {
-            terminate: None,
-            interrupt: None,
-            hangup: None,
-        })
-    }
-}
-
-/// Waits for SIGTERM, SIGINT or an admin-requested shutdown.
-async fn wait_for_signal(
-    app: &App,
-    terminate: Option<SignalStream>,
-    interrupt: Option<SignalStream>,
-) {
-    let mut rx = app.shutdown.subscribe();
-    let admin = async move {
-        while rx.changed().await.is_ok() {
-            if *rx.borrow() {
-                return;
-            }
-        }
-    };
-    #[cfg(unix)]
-    {
-        let (Some(mut term), Some(mut int)) = (terminate, interrupt) else {
-            return admin.await;
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM"),
-            _ = int.recv() => tracing::info!("SIGINT"),
-            _ = admin => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (terminate, interrupt);
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = admin => {}
-        }
     }
 }

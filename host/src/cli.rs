@@ -90,7 +90,7 @@ pub enum ApikeyCommand {
         name: String,
         /// Comma-separated permissions: read, send, manage.
         #[arg(long, value_delimiter = ',', default_value = "read")]
-        permissions: Vec<String>,
+        permissions: Vec<crate::auth::Permission>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

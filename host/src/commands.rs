@@ -1,7 +1,7 @@
 //! What each CLI command does.
 
 use crate::app::App;
-use crate::auth::{ApiKey, ApiKeyStore, Capability};
+use crate::auth::{ApiKey, ApiKeyStore, Capability, Permission};
 use crate::cli::{ApikeyCommand, Cli, Command, PluginsCommand};
 use crate::config::Config;
 use crate::storage::{Database, StorageError};
@@ -137,16 +137,9 @@ fn apikey(config: &Config, cmd: ApikeyCommand) -> anyhow::Result<()> {
             permissions,
             json: as_json,
         } => {
-            let perms = permissions
-                .iter()
-                .map(|p| {
-                    Capability::parse(p.trim())
-                        .with_context(|| format!("unknown permission '{p}' (read, send, manage)"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
             let (key, secret): (ApiKey, String) = match &backend {
                 KeyBackend::Direct(store) => {
-                    let k = store.create(&org, &name, &perms, "cli")?;
+                    let k = store.create(&org, &name, &permissions, "cli")?;
                     (k.key, k.secret)
                 }
                 KeyBackend::Running(admin) => {
@@ -222,10 +215,10 @@ fn apikey(config: &Config, cmd: ApikeyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn perms_text(perms: &[Capability]) -> String {
+fn perms_text(perms: &[Permission]) -> String {
     perms
         .iter()
-        .map(|p| p.as_str())
+        .map(|p| Capability::from(*p).as_str())
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -292,7 +285,7 @@ fn check(mut config: Config, file: &std::path::Path) -> anyhow::Result<()> {
                 plugin
                     .imports
                     .iter()
-                    .map(|i| i.grant_name())
+                    .map(|i| i.name())
                     .collect::<Vec<_>>()
                     .join(", ")
             }

@@ -3,6 +3,8 @@
 //!
 //! Every key is documented in README.md ("Configuration reference"); keep the two in step.
 
+use crate::auth::Permission;
+use crate::plugins::HostInterface;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -68,7 +70,7 @@ pub struct PluginsConfig {
     /// Host interfaces each plugin may import, by plugin name; `"*"` is the default for
     /// plugins not listed. Names: `storage`, `whatsapp-read`, `whatsapp-send`,
     /// `session-control`, `log`.
-    pub grants: BTreeMap<String, Vec<String>>,
+    pub grants: BTreeMap<String, Vec<HostInterface>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -94,6 +96,9 @@ pub struct LimitsConfig {
     pub idle_instances_per_plugin: usize,
     /// Largest value a plugin may store under one key.
     pub max_value_bytes: usize,
+    /// Most bytes (keys and values) one atomic plugin write may carry, however many
+    /// operations it holds.
+    pub max_write_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -120,8 +125,8 @@ pub struct AuthConfig {
     pub role_claim: String,
     /// Claim carrying the platform role (`super_admin`).
     pub platform_role_claim: String,
-    /// Org role → capabilities.
-    pub roles: BTreeMap<String, Vec<String>>,
+    /// Org role → permissions (`read`, `send`, `manage`).
+    pub roles: BTreeMap<String, Vec<Permission>>,
     /// How often API keys' last-used times are written to disk.
     pub last_used_flush_ms: u64,
 }
@@ -209,18 +214,18 @@ impl Default for StorageConfig {
 
 impl Default for PluginsConfig {
     fn default() -> Self {
-        let grant = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect();
+        use HostInterface::*;
         PluginsConfig {
             dir: PathBuf::from("target/plugins"),
             cache_dir: None,
             watch: true,
             watch_debounce_ms: 300,
             grants: BTreeMap::from([
-                ("*".to_owned(), grant(&["storage", "log"])),
-                ("sessions".to_owned(), grant(&["session-control", "log"])),
+                ("*".to_owned(), vec![Storage, Log]),
+                ("sessions".to_owned(), vec![SessionControl, Log]),
                 (
                     "contacts".to_owned(),
-                    grant(&["storage", "whatsapp-read", "whatsapp-send", "log"]),
+                    vec![Storage, WhatsappRead, WhatsappSend, Log],
                 ),
             ]),
         }
@@ -239,14 +244,15 @@ impl Default for LimitsConfig {
             max_instances: 1_000,
             idle_instances_per_org: 4,
             idle_instances_per_plugin: 64,
-            max_value_bytes: 1 << 20,
+            max_value_bytes: gateway_sdk::limits::DEFAULT_MAX_VALUE_BYTES,
+            max_write_bytes: gateway_sdk::limits::DEFAULT_MAX_WRITE_BYTES,
         }
     }
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        let caps = |c: &[&str]| c.iter().map(|s| (*s).to_owned()).collect();
+        use Permission::*;
         AuthConfig {
             jwks_url: None,
             issuer: None,
@@ -259,9 +265,9 @@ impl Default for AuthConfig {
             role_claim: "role".into(),
             platform_role_claim: "platform_role".into(),
             roles: BTreeMap::from([
-                ("owner".to_owned(), caps(&["read", "send", "manage"])),
-                ("admin".to_owned(), caps(&["read", "send", "manage"])),
-                ("member".to_owned(), caps(&["read", "send"])),
+                ("owner".to_owned(), vec![Read, Send, Manage]),
+                ("admin".to_owned(), vec![Read, Send, Manage]),
+                ("member".to_owned(), vec![Read, Send]),
             ]),
             last_used_flush_ms: 30_000,
         }
@@ -381,27 +387,13 @@ impl Config {
         if self.limits.plugin_timeout_ms == 0 {
             return invalid("limits.plugin_timeout_ms must be at least 1".into());
         }
+        if self.limits.max_write_bytes < self.limits.max_value_bytes {
+            return invalid(
+                "limits.max_write_bytes must be at least limits.max_value_bytes".into(),
+            );
+        }
         if self.limits.plugin_memory_bytes < (1 << 20) {
             return invalid("limits.plugin_memory_bytes must be at least 1 MiB".into());
-        }
-        for (plugin, grants) in &self.plugins.grants {
-            for g in grants {
-                if crate::plugins::HostInterface::from_grant(g).is_none() {
-                    return invalid(format!(
-                        "plugins.grants.{plugin}: unknown interface '{g}' (known: {})",
-                        crate::plugins::HostInterface::GRANT_NAMES.join(", ")
-                    ));
-                }
-            }
-        }
-        for (role, caps) in &self.auth.roles {
-            for c in caps {
-                if crate::auth::Capability::parse(c).is_none() {
-                    return invalid(format!(
-                        "auth.roles.{role}: unknown capability '{c}' (read, send, manage)"
-                    ));
-                }
-            }
         }
         Ok(())
     }
@@ -431,7 +423,7 @@ impl Config {
     }
 
     /// The grants for a plugin: its own entry, else the `"*"` default, else nothing.
-    pub fn grants_for(&self, plugin: &str) -> Vec<String> {
+    pub fn grants_for(&self, plugin: &str) -> Vec<HostInterface> {
         self.plugins
             .grants
             .get(plugin)
@@ -488,6 +480,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("workers"), "{err}");
+    }
+
+    #[test]
+    fn grants_and_role_permissions_are_typed_and_unknown_names_refused() {
+        let config = load_toml(
+            "[plugins.grants]\nnotes = [\"storage\", \"whatsapp-read\"]\n[auth.roles]\nviewer = [\"read\"]\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.grants_for("notes"),
+            vec![HostInterface::Storage, HostInterface::WhatsappRead]
+        );
+        assert_eq!(config.grants_for("other"), config.grants_for("*"));
+        assert_eq!(config.auth.roles["viewer"], vec![Permission::Read]);
+        let err = load_toml(
+            "[plugins.grants]\nnotes = [\"storage\", \"filesystem\"]\n",
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("filesystem"), "{err}");
+        assert!(err.contains("whatsapp-read"), "names the known ones: {err}");
+        let err = load_toml("[auth.roles]\nviewer = [\"raed\"]\n", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("raed") && err.contains("manage"), "{err}");
     }
 
     #[test]

@@ -19,4 +19,5 @@ pub mod plugins;
 pub mod reload;
 pub mod routing;
 pub mod sessions;
+pub mod signals;
 pub mod storage;

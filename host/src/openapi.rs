@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::auth::Capability;
 use crate::http::Response;
 use crate::http::envelope::bytes_response;
-use crate::plugins::{Catalog, HostRoute, RouteTarget};
+use crate::plugins::{BuiltinRoute, Catalog, RouteTarget};
 use crate::routing::{Method, RouteTemplate};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -96,20 +96,20 @@ fn error_statuses(
     v
 }
 
-fn host_route_doc(h: HostRoute) -> (&'static str, Option<Value>, Value, u16) {
+fn builtin_route_doc(h: BuiltinRoute) -> (&'static str, Option<Value>, Value, u16) {
     let key = json!({"type": "object", "properties": {
         "id": {"type": "string"}, "name": {"type": "string"},
         "permissions": {"type": "array", "items": {"type": "string", "enum": ["read", "send", "manage"]}},
         "prefix": {"type": "string"}, "createdAt": {"type": "integer"}, "createdBy": {"type": "string"},
         "lastUsedAt": {"type": ["integer", "null"]}}});
     match h {
-        HostRoute::ListApiKeys => (
+        BuiltinRoute::ListApiKeys => (
             "List the organization's API keys (never their secrets)",
             None,
             json!({"type": "object", "properties": {"data": {"type": "array", "items": key}, "nextCursor": {"type": ["string", "null"]}}}),
             200,
         ),
-        HostRoute::CreateApiKey => (
+        BuiltinRoute::CreateApiKey => (
             "Mint an API key; the secret (`key`) is shown only in this answer",
             Some(
                 json!({"type": "object", "required": ["name", "permissions"], "additionalProperties": false, "properties": {
@@ -124,7 +124,7 @@ fn host_route_doc(h: HostRoute) -> (&'static str, Option<Value>, Value, u16) {
             },
             201,
         ),
-        HostRoute::RevokeApiKey => ("Revoke an API key", None, json!({}), 204),
+        BuiltinRoute::RevokeApiKey => ("Revoke an API key", None, json!({}), 204),
     }
 }
 
@@ -161,8 +161,8 @@ pub fn document(catalog: &Catalog) -> Value {
             .collect();
         let (summary, description, request, response, status, owner, operation_id, capability) =
             match target {
-                RouteTarget::Host(h) => {
-                    let (summary, request, response, status) = host_route_doc(*h);
+                RouteTarget::Builtin(h) => {
+                    let (summary, request, response, status) = builtin_route_doc(*h);
                     (
                         summary.to_owned(),
                         None,

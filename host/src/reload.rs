@@ -1,7 +1,8 @@
 //! Reload triggers besides the admin API and CLI: SIGHUP, and changes in the plugin
 //! directory (debounced, so a file being copied is read once it is complete).
 
-use crate::app::{App, SignalStream};
+use crate::app::App;
+use crate::signals::SignalStream;
 use notify::{RecursiveMode, Watcher};
 use std::sync::Arc;
 use std::time::Duration;

@@ -16,6 +16,17 @@ const TEST_PLUGINS: &[(&str, &str)] = &[("plugin-notes", "notes"), ("plugin-chao
 
 const TARGET: &str = "wasm32-wasip2";
 
+/// Packages whose tests run on the host target: the SDK, the gateway (unit and
+/// end-to-end), the plugins' native tests against the SDK's in-memory host, and xtask.
+const NATIVE_TEST_PACKAGES: &[&str] = &[
+    "gateway-sdk",
+    "gateway",
+    "plugin-sessions",
+    "plugin-contacts",
+    "plugin-notes",
+    "xtask",
+];
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -23,14 +34,48 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
+/// A nested cargo in the environment a direct `cargo …` from a shell would have.
+///
+/// `cargo run` (how `cargo xtask` starts us) sets `CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`
+/// and the like for this binary. Build scripts such as ring's declare
+/// `rerun-if-env-changed` on exactly those names, and cargo compares them against its
+/// *own* environment: left in place, they would make every build started from here look
+/// different from one started by hand, and each would recompile ring, rustls,
+/// whatsapp-rust and the gateway (about 8 minutes on 2 cores) undoing the other.
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if is_set_by_cargo_run(name) {
+            c.env_remove(name);
+        }
+    }
     c
 }
 
+/// The variables cargo sets for the crate it runs (not the user's `CARGO_*` settings).
+fn is_set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
+}
+
 fn run(mut cmd: Command) -> Result<(), String> {
-    eprintln!("xtask: {cmd:?}");
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+    eprintln!(
+        "xtask: {} {}",
+        cmd.get_program().to_string_lossy(),
+        args.join(" ")
+    );
     let status = cmd
         .status()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
@@ -190,7 +235,10 @@ fn main() -> ExitCode {
             .and_then(|_| ensure_openapi_validator())
             .and_then(|_| {
                 let mut c = cargo();
-                c.args(["test", "-p", "gateway-sdk", "-p", "gateway", "-p", "xtask"]);
+                c.arg("test");
+                for p in NATIVE_TEST_PACKAGES {
+                    c.args(["-p", p]);
+                }
                 c.args(&rest);
                 run(c)
             }),
@@ -217,6 +265,32 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_set_by_cargo_run;
+
+    #[test]
+    fn only_the_variables_cargo_run_sets_are_dropped() {
+        for v in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "OUT_DIR",
+        ] {
+            assert!(is_set_by_cargo_run(v), "{v}");
+        }
+        for v in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO",
+            "PATH",
+        ] {
+            assert!(!is_set_by_cargo_run(v), "{v}");
         }
     }
 }

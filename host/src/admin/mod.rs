@@ -5,13 +5,11 @@
 mod sandbox;
 
 use crate::app::App;
-use crate::auth::Capability;
+use crate::auth::Permission;
 use crate::http::envelope::{bytes_response, empty_response, error_response, json_response};
-use crate::http::{Response, request_id};
+use crate::http::{Response, body, request_id};
 use crate::routing::{Method, RouteTable, RouteTableBuilder};
-use bytes::Bytes;
 use gateway_sdk::{ApiError, ErrorCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
@@ -101,7 +99,13 @@ async fn dispatch(app: &Arc<App>, req: http::Request<Incoming>) -> Result<Respon
         ));
     }
     let query = req.uri().query().unwrap_or("").to_owned();
-    let body = read_body(req, app.config.limits.max_body_bytes).await?;
+    let limits = &app.config.limits;
+    let body = body::read(
+        req.into_body(),
+        limits.max_body_bytes,
+        Duration::from_millis(limits.body_read_timeout_ms),
+    )
+    .await?;
     let param = |name: &str| {
         params
             .iter()
@@ -159,43 +163,36 @@ async fn dispatch(app: &Arc<App>, req: http::Request<Incoming>) -> Result<Respon
             struct Create {
                 organization: String,
                 name: String,
-                permissions: Vec<String>,
+                permissions: Vec<Permission>,
             }
             let c: Create = parse(&body)?;
-            let perms = c
-                .permissions
-                .iter()
-                .map(|p| {
-                    Capability::parse(p).ok_or_else(|| {
-                        ApiError::invalid_field("permissions", format!("unknown permission '{p}'"))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let created = app
-                .auth
-                .api_keys()
-                .create(&c.organization, &c.name, &perms, "admin")
-                .map_err(storage_error)?;
+            let created =
+                app.auth
+                    .api_keys()
+                    .create(&c.organization, &c.name, &c.permissions, "admin")?;
             Ok(json_response(
                 201,
                 &serde_json::json!({"key": created.key, "secret": created.secret}),
             ))
         }
-        AdminRoute::RevokeKey => match app.auth.api_keys().revoke(&param("id"), None) {
-            Ok(true) => Ok(empty_response(204)),
-            Ok(false) => Err(ApiError::not_found("API key not found")),
-            Err(e) => Err(storage_error(e)),
-        },
-        AdminRoute::Sandbox(control) => sandbox::handle(app, control, &param("session"), &body),
-    }
-}
-
-fn storage_error(e: crate::storage::StorageError) -> ApiError {
-    match e {
-        crate::storage::StorageError::Invalid(m) => ApiError::validation(m),
-        other => {
-            tracing::error!(error = %other, "admin storage call failed");
-            ApiError::internal("internal error")
+        AdminRoute::RevokeKey => {
+            if app.auth.api_keys().revoke(&param("id"), None)? {
+                Ok(empty_response(204))
+            } else {
+                Err(ApiError::not_found("API key not found"))
+            }
+        }
+        AdminRoute::Sandbox(control) => {
+            let sandbox = app.sandbox.as_deref().ok_or_else(|| {
+                ApiError::not_implemented("the sandbox engine is not running (engine.kind)")
+            })?;
+            sandbox::handle(
+                sandbox,
+                app.sessions.registry(),
+                control,
+                &param("session"),
+                &body,
+            )
         }
     }
 }
@@ -204,16 +201,4 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Ap
     let body: &[u8] = if body.is_empty() { b"{}" } else { body };
     serde_json::from_slice(body)
         .map_err(|e| ApiError::validation(format!("request body is not valid: {e}")))
-}
-
-async fn read_body(req: http::Request<Incoming>, max: u64) -> Result<Bytes, ApiError> {
-    let limited = http_body_util::Limited::new(req.into_body(), max as usize);
-    match tokio::time::timeout(Duration::from_secs(30), limited.collect()).await {
-        Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(_)) => Err(ApiError::new(ErrorCode::PayloadTooLarge, "body too large")),
-        Err(_) => Err(ApiError::new(
-            ErrorCode::RequestTimeout,
-            "body did not arrive in time",
-        )),
-    }
 }

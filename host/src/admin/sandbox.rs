@@ -2,11 +2,11 @@
 //! `POST /sandbox/sessions/{session}/…` on the admin listener.
 
 use super::parse;
-use crate::app::App;
-use crate::engines::sandbox::ControlError;
+use crate::engines::sandbox::SandboxEngine;
 use crate::http::Response;
 use crate::http::envelope::json_response;
 use crate::routing::Method;
+use crate::sessions::SessionRegistry;
 use gateway_sdk::ApiError;
 use serde::Deserialize;
 
@@ -64,15 +64,13 @@ impl Control {
 }
 
 pub(super) fn handle(
-    app: &App,
+    sandbox: &SandboxEngine,
+    sessions: &SessionRegistry,
     control: Control,
     session: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let sandbox = app.sandbox.as_ref().ok_or_else(|| {
-        ApiError::not_implemented("the sandbox engine is not running (engine.kind)")
-    })?;
-    if app.sessions.registry().get(session).is_none() {
+    if sessions.get(session).is_none() {
         return Err(ApiError::not_found("session not found"));
     }
     let ok = |v: serde_json::Value| Ok(json_response(200, &v));
@@ -122,9 +120,5 @@ pub(super) fn handle(
                 .map(|_| serde_json::json!({"injected": i.event}))
         }
     };
-    match result {
-        Ok(v) => ok(v),
-        Err(ControlError::Conflict(m)) => Err(ApiError::conflict(m)),
-        Err(ControlError::Invalid(m)) => Err(ApiError::validation(m)),
-    }
+    ok(result?)
 }

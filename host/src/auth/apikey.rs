@@ -1,7 +1,7 @@
 //! API keys: opaque `wa_…` secrets for scripts and services. Only a SHA-256 hash is stored
 //! (the secret has 256 bits of entropy, so a fast hash is enough); the secret is shown once.
 
-use super::{AuthError, Caller, Capability, CapabilitySet, Principal};
+use super::{AuthError, Caller, CapabilitySet, Permission, Principal};
 use crate::clock::now_ms;
 use crate::storage::{API_KEYS, Database, StorageError};
 use base64::Engine as _;
@@ -22,7 +22,7 @@ pub struct ApiKey {
     pub id: String,
     pub organization_id: String,
     pub name: String,
-    pub permissions: Vec<Capability>,
+    pub permissions: Vec<Permission>,
     /// Hex SHA-256 of the secret.
     pub secret_hash: String,
     /// The first characters of the secret, to tell keys apart in lists.
@@ -96,7 +96,7 @@ impl ApiKeyStore {
         &self,
         organization: &str,
         name: &str,
-        permissions: &[Capability],
+        permissions: &[Permission],
         created_by: &str,
     ) -> Result<NewApiKey, StorageError> {
         validate_org(organization)?;
@@ -109,11 +109,6 @@ impl ApiKeyStore {
         if permissions.is_empty() {
             return Err(StorageError::Invalid(
                 "permissions must name at least one of read, send, manage".into(),
-            ));
-        }
-        if permissions.contains(&Capability::PlatformAdmin) {
-            return Err(StorageError::Invalid(
-                "API keys cannot hold platform permissions".into(),
             ));
         }
         let mut raw = [0u8; 32];
@@ -153,7 +148,7 @@ impl ApiKeyStore {
         Ok(Caller {
             organization: key.organization_id.clone(),
             principal: Principal::ApiKey(key.id.clone()),
-            capabilities: key.permissions.iter().copied().collect::<CapabilitySet>(),
+            capabilities: key.permissions.iter().collect::<CapabilitySet>(),
         })
     }
 
@@ -248,6 +243,7 @@ pub(crate) fn validate_org(org: &str) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Capability;
 
     #[test]
     fn create_verify_revoke_and_survive_reload() {
@@ -256,14 +252,15 @@ mod tests {
         let db = Database::open(&path).unwrap();
         let store = ApiKeyStore::load(db.clone()).unwrap();
         let k = store
-            .create("org_a", "ci", &[Capability::Read, Capability::Read], "cli")
+            .create("org_a", "ci", &[Permission::Read, Permission::Read], "cli")
             .unwrap();
         assert!(k.secret.starts_with("wa_"));
-        assert_eq!(k.key.permissions, vec![Capability::Read]);
+        assert_eq!(k.key.permissions, vec![Permission::Read]);
         let caller = store.verify(&k.secret).unwrap();
         assert_eq!(caller.organization, "org_a");
         assert!(caller.capabilities.contains(Capability::Read));
         assert!(!caller.capabilities.contains(Capability::Send));
+        assert!(!caller.capabilities.contains(Capability::PlatformAdmin));
         assert!(store.verify("wa_nope").is_err());
         assert_eq!(store.flush_last_used().unwrap(), 1);
         assert_eq!(store.flush_last_used().unwrap(), 0);
@@ -286,18 +283,13 @@ mod tests {
     fn refuses_bad_input() {
         let dir = tempfile::tempdir().unwrap();
         let store = ApiKeyStore::load(Database::open(&dir.path().join("k.redb")).unwrap()).unwrap();
-        assert!(store.create("", "x", &[Capability::Read], "t").is_err());
+        assert!(store.create("", "x", &[Permission::Read], "t").is_err());
         assert!(
             store
-                .create("org a", "x", &[Capability::Read], "t")
+                .create("org a", "x", &[Permission::Read], "t")
                 .is_err()
         );
-        assert!(store.create("org", " ", &[Capability::Read], "t").is_err());
+        assert!(store.create("org", " ", &[Permission::Read], "t").is_err());
         assert!(store.create("org", "x", &[], "t").is_err());
-        assert!(
-            store
-                .create("org", "x", &[Capability::PlatformAdmin], "t")
-                .is_err()
-        );
     }
 }

@@ -15,16 +15,6 @@ pub enum Capability {
 }
 
 impl Capability {
-    /// Parses a permission an org role or API key can hold.
-    pub fn parse(s: &str) -> Option<Capability> {
-        match s {
-            "read" => Some(Capability::Read),
-            "send" => Some(Capability::Send),
-            "manage" => Some(Capability::Manage),
-            _ => None,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Capability::Read => "read",
@@ -38,6 +28,39 @@ impl Capability {
 impl fmt::Display for Capability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A permission an organization role or an API key can hold: the capabilities without
+/// the platform's own. Parsed once wherever it enters (configuration, REST bodies, the
+/// CLI); an unknown name is refused with the list of known ones.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    Read,
+    Send,
+    Manage,
+}
+
+impl From<Permission> for Capability {
+    fn from(p: Permission) -> Capability {
+        match p {
+            Permission::Read => Capability::Read,
+            Permission::Send => Capability::Send,
+            Permission::Manage => Capability::Manage,
+        }
     }
 }
 
@@ -74,6 +97,12 @@ impl CapabilitySet {
 impl FromIterator<Capability> for CapabilitySet {
     fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
         iter.into_iter().fold(CapabilitySet::default(), Self::with)
+    }
+}
+
+impl<'a> FromIterator<&'a Permission> for CapabilitySet {
+    fn from_iter<I: IntoIterator<Item = &'a Permission>>(iter: I) -> Self {
+        iter.into_iter().map(|p| Capability::from(*p)).collect()
     }
 }
 

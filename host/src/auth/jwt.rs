@@ -89,11 +89,11 @@ impl JwtVerifier {
         } else {
             Source::File(PathBuf::from(url.strip_prefix("file://").unwrap_or(url)))
         };
-        let mut roles = HashMap::new();
-        for (role, caps) in &config.roles {
-            let set: CapabilitySet = caps.iter().filter_map(|c| Capability::parse(c)).collect();
-            roles.insert(role.clone(), set);
-        }
+        let roles: HashMap<String, CapabilitySet> = config
+            .roles
+            .iter()
+            .map(|(role, perms)| (role.clone(), perms.iter().collect()))
+            .collect();
         let fetch_timeout = Duration::from_millis(config.jwks_fetch_timeout_ms.max(1));
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(fetch_timeout))

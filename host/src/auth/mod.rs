@@ -7,7 +7,7 @@ mod credential;
 pub mod jwt;
 
 pub use apikey::{ApiKey, ApiKeyStore, NewApiKey};
-pub use caller::{Caller, Capability, CapabilitySet, Principal};
+pub use caller::{Caller, Capability, CapabilitySet, Permission, Principal};
 pub use credential::Credential;
 
 use std::sync::Arc;
@@ -23,21 +23,6 @@ pub enum AuthError {
     MissingCapability(Capability),
     #[error("this route is for platform operators")]
     NotPlatformAdmin,
-}
-
-impl From<AuthError> for gateway_sdk::ApiError {
-    fn from(e: AuthError) -> Self {
-        use gateway_sdk::{ApiError, ErrorCode};
-        match &e {
-            AuthError::Missing | AuthError::Invalid(_) => {
-                ApiError::new(ErrorCode::Unauthorized, e.to_string())
-            }
-            AuthError::MissingCapability(c) => {
-                ApiError::forbidden(e.to_string()).with_detail("required", c.as_str())
-            }
-            AuthError::NotPlatformAdmin => ApiError::forbidden(e.to_string()),
-        }
-    }
 }
 
 /// Turns a credential into a caller: a JWT when it looks like one and a JWKS is

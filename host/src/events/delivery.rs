@@ -4,7 +4,7 @@
 use super::EventEnvelope;
 use crate::hostapi::{CallContext, wit};
 use crate::metrics::{DeliveryLabels, Metrics};
-use crate::plugins::PluginHost;
+use crate::plugins::PluginRegistry;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 const LANES: usize = 4;
 
 pub fn spawn(
-    plugins: Arc<PluginHost>,
+    plugins: Arc<PluginRegistry>,
     metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<Arc<EventEnvelope>>,
 ) {
@@ -40,7 +40,7 @@ pub fn spawn(
     });
 }
 
-async fn deliver(plugins: &PluginHost, metrics: &Metrics, ev: &EventEnvelope) {
+async fn deliver(plugins: &PluginRegistry, metrics: &Metrics, ev: &EventEnvelope) {
     let catalog = plugins.catalog();
     let subscribers: Vec<_> = catalog.subscribers(&ev.event).cloned().collect();
     if subscribers.is_empty() {

@@ -1,12 +1,12 @@
 //! `wa:gateway/log`: plugin log lines, tagged with the plugin and the request id.
 
-use super::HostState;
+use super::InstanceState;
 use super::wa::gateway::log::{Host, Level};
 
 /// Longest message logged; longer ones are cut.
 const MAX_MESSAGE: usize = 8 * 1024;
 
-impl Host for HostState {
+impl Host for InstanceState {
     async fn write(&mut self, level: Level, message: String) {
         let mut message = message;
         if message.len() > MAX_MESSAGE {

@@ -2,6 +2,7 @@
 //! are added to the linker once, grants are checked at load, and every call is scoped by
 //! the per-call [`CallContext`] held in the store.
 
+pub(crate) mod convert;
 mod log;
 mod session_control;
 mod stderr;
@@ -28,10 +29,13 @@ wasmtime::component::bindgen!({
 
 pub use wa::gateway::types as wit;
 
-/// What the host gives every plugin instance, shared by all of them.
-pub struct HostServices {
+/// The services every plugin instance calls into, shared by all of them.
+pub struct PluginServices {
     pub sessions: Arc<SessionManager>,
+    /// The largest value one key may hold (`limits.max_value_bytes`).
     pub max_value_bytes: usize,
+    /// The most one atomic write may carry (`limits.max_write_bytes`).
+    pub max_write_bytes: usize,
 }
 
 /// Who a call is for; set before each call, cleared after.
@@ -57,14 +61,14 @@ impl CallContext {
     }
 }
 
-/// The data of one plugin instance's store.
-pub struct HostState {
+/// The host-side data of one plugin instance (its wasmtime store's data).
+pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
     plugin: Arc<str>,
     kv: ScopedKv,
-    services: Arc<HostServices>,
+    services: Arc<PluginServices>,
     call: Option<CallContext>,
     /// The read snapshot of the current call, dropped on its first write and at its end.
     reader: Option<crate::storage::KvReader>,
@@ -72,20 +76,20 @@ pub struct HostState {
     pub(crate) deadline: Instant,
 }
 
-impl HostState {
+impl InstanceState {
     pub fn new(
         plugin: Arc<str>,
         kv: ScopedKv,
-        services: Arc<HostServices>,
+        services: Arc<PluginServices>,
         limits: StoreLimits,
-    ) -> HostState {
+    ) -> InstanceState {
         // No filesystem, network, environment or arguments: a plugin reaches the world only
         // through the interfaces it was granted. Its stderr (panic messages) goes to our log.
         let wasi = WasiCtx::builder()
             .stderr(PluginStderr::new(plugin.clone()))
             .stdout(PluginStderr::new(plugin.clone()))
             .build();
-        HostState {
+        InstanceState {
             wasi,
             table: ResourceTable::new(),
             limits,
@@ -117,7 +121,7 @@ impl HostState {
     }
 }
 
-impl WasiView for HostState {
+impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
@@ -145,11 +149,11 @@ pub(crate) async fn within<T, E>(
 
 /// Adds WASI (sandboxed) and every `wa:gateway` interface to a linker. Which of them a
 /// component may actually import is decided per plugin at load, from its grants.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    Plugin::add_to_linker::<InstanceState, HasSelf<InstanceState>>(linker, |s| s)?;
     Ok(())
 }
 
-impl wa::gateway::types::Host for HostState {}
-impl wa::gateway::whatsapp_types::Host for HostState {}
+impl wa::gateway::types::Host for InstanceState {}
+impl wa::gateway::whatsapp_types::Host for InstanceState {}

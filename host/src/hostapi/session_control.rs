@@ -1,52 +1,10 @@
 //! `wa:gateway/session-control`: the session manager, restricted to the caller's
 //! organization (another organization's session reads as not found).
 
-use super::HostState;
+use super::InstanceState;
+use super::convert::{session as to_wit, session_error as error};
 use super::wa::gateway::session_control::{Code, Host, Session, SessionError, SessionOptions};
-use crate::sessions::{CreateSession, SessionError as ManagerError, SessionRecord};
-
-fn to_wit(r: &SessionRecord) -> Session {
-    Session {
-        id: r.id.clone(),
-        organization_id: r.organization_id.clone(),
-        label: r.label.clone(),
-        status: r.status.as_str().to_owned(),
-        status_reason: r.status_reason.clone(),
-        phone_number: r.phone_number.clone(),
-        wa_jid: r.wa_jid.clone(),
-        wa_lid: r.wa_lid.clone(),
-        push_name: r.push_name.clone(),
-        gateway_id: r.gateway_id.clone(),
-        is_admin_session: r.is_admin_session,
-        auto_read: r.auto_read,
-        presence_typing: r.presence_typing,
-        rate_per_min: r.rate_per_min,
-        rate_per_hour: r.rate_per_hour,
-        created_by_user_id: r.created_by_user_id.clone(),
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-        last_connected_at: r.last_connected_at,
-    }
-}
-
-fn error(e: ManagerError) -> SessionError {
-    match e {
-        ManagerError::NotFound => SessionError::NotFound,
-        ManagerError::Invalid(m) => SessionError::Invalid(m),
-        ManagerError::Conflict(m) => SessionError::Conflict(m),
-        ManagerError::Engine(crate::engines::EngineError::NotConnected(m)) => {
-            SessionError::NotConnected(m)
-        }
-        ManagerError::Engine(e) => {
-            tracing::warn!(error = %e, "engine call failed");
-            SessionError::Failed(e.to_string())
-        }
-        ManagerError::Storage(m) => {
-            tracing::error!(error = %m, "session storage failed");
-            SessionError::Failed("storage failed".into())
-        }
-    }
-}
+use crate::sessions::{CreateSession, SessionError as ManagerError};
 
 /// What a session-control call needs, detached from the store so it can await.
 struct Scope {
@@ -69,7 +27,7 @@ impl Scope {
     }
 }
 
-impl HostState {
+impl InstanceState {
     /// The caller's organization and principal, or an error outside a call.
     fn scope(&self) -> Result<Scope, SessionError> {
         let c = self
@@ -84,7 +42,7 @@ impl HostState {
     }
 }
 
-impl Host for HostState {
+impl Host for InstanceState {
     async fn list_sessions(&mut self) -> Result<Vec<Session>, SessionError> {
         let s = self.scope()?;
         Ok(s.sessions.list(&s.org).iter().map(|r| to_wit(r)).collect())

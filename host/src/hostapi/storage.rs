@@ -1,19 +1,10 @@
 //! `wa:gateway/storage`: the plugin's key-value data, scoped to the call's session (or
 //! organization). Writes run on the blocking pool because a durable commit waits on disk.
 
-use super::HostState;
+use super::InstanceState;
+use super::convert::storage_error as failed;
 use super::wa::gateway::storage::{Bound, Entry, Host, ScanRequest, StorageError, WriteOp};
-use crate::storage::{ScanRange, StorageError as DbError};
-
-fn failed(e: DbError) -> StorageError {
-    match e {
-        DbError::Invalid(m) => StorageError::Invalid(m),
-        other => {
-            tracing::error!(error = %other, "plugin storage failed");
-            StorageError::Failed("storage failed".into())
-        }
-    }
-}
+use crate::storage::ScanRange;
 
 fn no_call() -> StorageError {
     StorageError::Failed("storage is only available while serving a request or event".into())
@@ -26,7 +17,7 @@ fn bound(b: Bound) -> std::ops::Bound<Vec<u8>> {
     }
 }
 
-impl HostState {
+impl InstanceState {
     fn check_value(&self, value: &[u8]) -> Result<(), StorageError> {
         let max = self.services.max_value_bytes;
         if value.len() > max {
@@ -60,7 +51,7 @@ impl HostState {
     }
 }
 
-impl Host for HostState {
+impl Host for InstanceState {
     async fn get(&mut self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StorageError> {
         let scope = self.call().ok_or_else(no_call)?.scope();
         let kv = self.kv.clone();
@@ -84,6 +75,7 @@ impl Host for HostState {
             end: request.end.map(bound),
             limit: request.limit as usize,
             reverse: request.reverse,
+            max_bytes: Some(gateway_sdk::limits::MAX_SCAN_BYTES),
         };
         let kv = self.kv.clone();
         let rows = kv.scan_in(self.reader()?, &scope, &range).map_err(failed)?;
@@ -93,11 +85,20 @@ impl Host for HostState {
             .collect())
     }
 
+    /// All operations in one transaction, however many: bounded by the bytes they carry
+    /// (`limits.max_write_bytes`), so "committed together" holds for any unit of work.
     async fn write(&mut self, ops: Vec<WriteOp>) -> Result<(), StorageError> {
-        const MAX_OPS: usize = 1000;
-        if ops.len() > MAX_OPS {
+        let max = self.services.max_write_bytes;
+        let bytes: usize = ops
+            .iter()
+            .map(|op| match op {
+                WriteOp::Put(e) => e.key.len() + e.value.len(),
+                WriteOp::Delete(k) => k.len(),
+            })
+            .sum();
+        if bytes > max {
             return Err(StorageError::Invalid(format!(
-                "a write holds at most {MAX_OPS} operations"
+                "one write carries at most {max} bytes"
             )));
         }
         let mut plain = Vec::with_capacity(ops.len());

@@ -2,7 +2,8 @@
 //! session. The session was checked against the caller's organization before the plugin
 //! ran; calls outside a session route fail.
 
-use super::HostState;
+use super::InstanceState;
+use super::convert::whatsapp_error;
 use super::wa::gateway::whatsapp_read::{self, BlockedContact, OnWhatsapp, Picture};
 use super::wa::gateway::whatsapp_send;
 use super::wa::gateway::whatsapp_types::WhatsappError;
@@ -10,39 +11,20 @@ use crate::engines::{Engine, EngineError};
 use gateway_sdk::Jid;
 use std::sync::Arc;
 
-fn error(e: EngineError) -> WhatsappError {
-    match e {
-        EngineError::NotConnected(m) => WhatsappError::NotConnected(m),
-        EngineError::NotFound(m) => WhatsappError::NotFound(m),
-        EngineError::Invalid(m) => WhatsappError::Invalid(m),
-        EngineError::Forbidden(m) => WhatsappError::Forbidden(m),
-        EngineError::RateLimited(m) => WhatsappError::RateLimited(m),
-        EngineError::Unsupported(m) => WhatsappError::Unsupported(m),
-        EngineError::Failed(m) => {
-            tracing::warn!(error = %m, "live WhatsApp call failed");
-            WhatsappError::Failed(m)
-        }
-    }
-}
-
-/// Time kept back from the plugin's deadline so it can still answer after a slow call.
-const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(200);
-
 /// Runs a live call within the time the plugin has left.
 async fn bounded<T>(
     deadline: std::time::Instant,
     call: impl std::future::Future<Output = Result<T, EngineError>>,
 ) -> Result<T, WhatsappError> {
-    let until = deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline);
-    match tokio::time::timeout_at(until.into(), call).await {
-        Ok(r) => r.map_err(error),
-        Err(_) => Err(WhatsappError::Failed(
-            "WhatsApp did not answer in time".into(),
-        )),
-    }
+    super::within(
+        deadline,
+        async { call.await.map_err(whatsapp_error) },
+        || WhatsappError::Failed("WhatsApp did not answer in time".into()),
+    )
+    .await
 }
 
-impl HostState {
+impl InstanceState {
     /// The engine, the request's session and the call's deadline.
     fn live(&self) -> Result<(Arc<dyn Engine>, String, std::time::Instant), WhatsappError> {
         let session = self
@@ -61,7 +43,7 @@ impl HostState {
     }
 }
 
-impl whatsapp_read::Host for HostState {
+impl whatsapp_read::Host for InstanceState {
     async fn check_phone(&mut self, phone: String) -> Result<OnWhatsapp, WhatsappError> {
         let (engine, session, deadline) = self.live()?;
         let r = bounded(deadline, engine.check_phone(&session, &phone)).await?;
@@ -105,7 +87,7 @@ impl whatsapp_read::Host for HostState {
     }
 }
 
-impl whatsapp_send::Host for HostState {
+impl whatsapp_send::Host for InstanceState {
     async fn block(&mut self, jid: String) -> Result<(), WhatsappError> {
         let (engine, session, deadline) = self.live()?;
         let jid = Self::jid(&jid)?;

@@ -6,6 +6,7 @@ use super::envelope::error_response;
 use super::{Response, apikeys, body, request_id};
 use crate::app::App;
 use crate::auth::{Caller, Capability, Credential};
+use crate::hostapi::convert::{api_error, wit_capability};
 use crate::hostapi::{CallContext, wit};
 use crate::metrics::{FaultLabels, LatencyLabels, RequestLabels};
 use crate::plugins::{LoadedPlugin, PluginFault, RouteTarget};
@@ -142,8 +143,8 @@ async fn dispatch(
     .await?;
 
     match target {
-        RouteTarget::Host(route) => apikeys::handle(
-            app,
+        RouteTarget::Builtin(route) => apikeys::handle(
+            app.auth.api_keys(),
             route,
             &caller,
             &params,
@@ -163,7 +164,7 @@ async fn dispatch(
                 caller: wit::Caller {
                     organization: caller.organization.clone(),
                     principal: caller.principal.to_string(),
-                    capabilities: caller.capabilities.iter().map(to_wit_capability).collect(),
+                    capabilities: caller.capabilities.iter().map(wit_capability).collect(),
                 },
                 session: session.clone(),
                 request_id: request_id.to_owned(),
@@ -218,7 +219,7 @@ async fn call_plugin(
     let request_id = ctx.request_id.clone();
     match plugin.handle(ctx, request).await {
         Ok(Ok(resp)) => Ok(plugin_response(plugin, resp)),
-        Ok(Err(e)) => Err(from_wit_error(e)),
+        Ok(Err(e)) => Err(api_error(e)),
         Err(fault) => Err(fault_error(app, plugin.name(), &request_id, &fault)),
     }
 }
@@ -297,46 +298,6 @@ fn is_reserved_response_header(name: &http::HeaderName) -> bool {
     )
 }
 
-pub(crate) fn from_wit_error(e: wit::Error) -> ApiError {
-    let code = match e.code {
-        wit::ErrorCode::ValidationError => ErrorCode::ValidationError,
-        wit::ErrorCode::Unauthorized => ErrorCode::Unauthorized,
-        wit::ErrorCode::Forbidden => ErrorCode::Forbidden,
-        wit::ErrorCode::NotFound => ErrorCode::NotFound,
-        wit::ErrorCode::MethodNotAllowed => ErrorCode::MethodNotAllowed,
-        wit::ErrorCode::Conflict => ErrorCode::Conflict,
-        wit::ErrorCode::PayloadTooLarge => ErrorCode::PayloadTooLarge,
-        wit::ErrorCode::RateLimited => ErrorCode::RateLimited,
-        wit::ErrorCode::Internal => ErrorCode::Internal,
-        wit::ErrorCode::NotImplemented => ErrorCode::NotImplemented,
-        wit::ErrorCode::Unavailable => ErrorCode::Unavailable,
-    };
-    let details = if e.details.trim().is_empty() {
-        serde_json::Map::new()
-    } else {
-        match serde_json::from_str::<serde_json::Value>(&e.details) {
-            Ok(serde_json::Value::Object(m)) => m,
-            _ => serde_json::Map::new(),
-        }
-    };
-    let mut err = ApiError::new(code, e.message);
-    err.details = details;
-    // Only overrides within the code's class make sense (422 for validation).
-    err.status = e
-        .status
-        .filter(|s| (400..600).contains(s) && (s / 100) == (code.status() / 100));
-    err
-}
-
-fn to_wit_capability(c: Capability) -> wit::Capability {
-    match c {
-        Capability::Read => wit::Capability::Read,
-        Capability::Send => wit::Capability::Send,
-        Capability::Manage => wit::Capability::Manage,
-        Capability::PlatformAdmin => wit::Capability::PlatformAdmin,
-    }
-}
-
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     query.map(form_urlencoded_pairs).unwrap_or_default()
 }
@@ -388,25 +349,5 @@ mod tests {
                 ("limit".into(), "7".into())
             ]
         );
-    }
-
-    #[test]
-    fn wit_errors_keep_details_and_sane_status() {
-        let e = from_wit_error(wit::Error {
-            code: wit::ErrorCode::ValidationError,
-            message: "bad".into(),
-            details: r#"{"field":"phone"}"#.into(),
-            status: Some(422),
-        });
-        assert_eq!(e.http_status(), 422);
-        assert_eq!(e.details["field"], "phone");
-        let e = from_wit_error(wit::Error {
-            code: wit::ErrorCode::NotFound,
-            message: "x".into(),
-            details: "not json".into(),
-            status: Some(200),
-        });
-        assert_eq!(e.http_status(), 404);
-        assert!(e.details.is_empty());
     }
 }

@@ -4,10 +4,9 @@
 
 use super::Response;
 use super::envelope::{empty_response, json_response};
-use crate::app::App;
-use crate::auth::{ApiKey, Caller, Capability, Principal};
-use crate::plugins::HostRoute;
-use gateway_sdk::{ApiError, Page, decode_cursor, encode_cursor, parse_limit};
+use crate::auth::{ApiKey, ApiKeyStore, Caller, Capability, Permission, Principal};
+use crate::plugins::BuiltinRoute;
+use gateway_sdk::{ApiError, PageRequest, page_sorted};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
@@ -15,7 +14,7 @@ use serde::{Deserialize, Serialize};
 struct KeyView<'a> {
     id: &'a str,
     name: &'a str,
-    permissions: &'a [Capability],
+    permissions: &'a [Permission],
     prefix: &'a str,
     created_at: u64,
     created_by: &'a str,
@@ -40,12 +39,12 @@ impl<'a> From<&'a ApiKey> for KeyView<'a> {
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
-    permissions: Vec<String>,
+    permissions: Vec<Permission>,
 }
 
 pub(super) fn handle(
-    app: &App,
-    route: HostRoute,
+    keys: &ApiKeyStore,
+    route: BuiltinRoute,
     caller: &Caller,
     params: &[(String, String)],
     query: &[(String, String)],
@@ -56,10 +55,9 @@ pub(super) fn handle(
             "API keys are managed by people signed in to the dashboard, not by API keys",
         ));
     }
-    let keys = app.auth.api_keys();
     let org = caller.organization.as_str();
     match route {
-        HostRoute::ListApiKeys => {
+        BuiltinRoute::ListApiKeys => {
             let all = keys.list(Some(org));
             let q = |name: &str| {
                 query
@@ -67,30 +65,27 @@ pub(super) fn handle(
                     .find(|(k, _)| k == name)
                     .map(|(_, v)| v.as_str())
             };
-            Ok(json_response(200, &page(&all, q("limit"), q("cursor"))?))
+            let page = PageRequest::parse(q("limit"), q("cursor"))?;
+            let page = page_sorted(&all, |k| k.id.as_bytes(), &page).map(KeyView::from);
+            Ok(json_response(200, &page))
         }
-        HostRoute::CreateApiKey => {
+        BuiltinRoute::CreateApiKey => {
             let req: CreateBody =
                 serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
                     .map_err(|e| ApiError::validation(format!("request body is not valid: {e}")))?;
-            let mut perms = Vec::new();
-            for p in &req.permissions {
-                perms.push(Capability::parse(p).ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "permissions",
-                        format!("unknown permission '{p}' (read, send, manage)"),
-                    )
-                })?);
+            // Nobody hands out a permission they do not hold themselves.
+            if let Some(p) = req
+                .permissions
+                .iter()
+                .find(|p| !caller.capabilities.contains(Capability::from(**p)))
+            {
+                return Err(ApiError::forbidden(format!(
+                    "you cannot grant '{}': your role does not hold it",
+                    Capability::from(*p)
+                ))
+                .with_detail("field", "permissions"));
             }
-            let created = keys
-                .create(org, &req.name, &perms, &caller.created_by())
-                .map_err(|e| match e {
-                    crate::storage::StorageError::Invalid(m) => ApiError::validation(m),
-                    other => {
-                        tracing::error!(error = %other, "creating API key failed");
-                        ApiError::internal("internal error")
-                    }
-                })?;
+            let created = keys.create(org, &req.name, &req.permissions, &caller.created_by())?;
             #[derive(Serialize)]
             struct Created<'a> {
                 #[serde(flatten)]
@@ -105,38 +100,17 @@ pub(super) fn handle(
                 },
             ))
         }
-        HostRoute::RevokeApiKey => {
+        BuiltinRoute::RevokeApiKey => {
             let id = params
                 .iter()
                 .find(|(k, _)| k == "id")
                 .map(|(_, v)| v.as_str())
                 .unwrap_or_default();
-            match keys.revoke(id, Some(org)) {
-                Ok(true) => Ok(empty_response(204)),
-                Ok(false) => Err(ApiError::not_found("API key not found")),
-                Err(e) => {
-                    tracing::error!(error = %e, "revoking API key failed");
-                    Err(ApiError::internal("internal error"))
-                }
+            if keys.revoke(id, Some(org))? {
+                Ok(empty_response(204))
+            } else {
+                Err(ApiError::not_found("API key not found"))
             }
         }
     }
-}
-
-/// One page of keys in id order (ids are ULIDs, so oldest first).
-fn page<'a>(
-    all: &'a [ApiKey],
-    limit: Option<&str>,
-    cursor: Option<&str>,
-) -> Result<Page<KeyView<'a>>, ApiError> {
-    let limit = parse_limit(limit)? as usize;
-    let after = cursor.map(decode_cursor).transpose()?;
-    let start = match &after {
-        Some(a) => all.partition_point(|k| k.id.as_bytes() <= a.as_slice()),
-        None => 0,
-    };
-    let slice = &all[start..];
-    let data: Vec<KeyView<'a>> = slice.iter().take(limit).map(KeyView::from).collect();
-    let next_cursor = (slice.len() > limit).then(|| encode_cursor(slice[limit - 1].id.as_bytes()));
-    Ok(Page { data, next_cursor })
 }

@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use std::time::Duration;
 
 /// The 413 answer for a body over `max` bytes.
-pub(super) fn too_large(max: u64) -> ApiError {
+pub(crate) fn too_large(max: u64) -> ApiError {
     ApiError::new(
         ErrorCode::PayloadTooLarge,
         format!("request body is larger than {max} bytes"),
@@ -16,7 +16,7 @@ pub(super) fn too_large(max: u64) -> ApiError {
 }
 
 /// Reads the whole body, refusing more than `max` bytes or taking longer than `timeout`.
-pub(super) async fn read(body: Incoming, max: u64, timeout: Duration) -> Result<Bytes, ApiError> {
+pub(crate) async fn read(body: Incoming, max: u64, timeout: Duration) -> Result<Bytes, ApiError> {
     // Most requests (GET, DELETE, bodiless POST) have nothing to wait for: no timer needed.
     if hyper::body::Body::is_end_stream(&body) {
         return Ok(Bytes::new());

@@ -3,8 +3,9 @@
 
 pub mod api;
 mod apikeys;
-mod body;
+pub(crate) mod body;
 pub mod envelope;
+mod errors;
 pub mod request_id;
 mod server;
 

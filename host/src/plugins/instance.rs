@@ -4,9 +4,10 @@
 //! its own instance.
 
 use super::HostInterface;
+use super::loader::LoadError;
 use super::manifest::PluginManifest;
 use super::runtime::PluginRuntime;
-use crate::hostapi::{CallContext, HostState, PluginPre, wit};
+use crate::hostapi::{CallContext, InstanceState, PluginPre, wit};
 use crate::storage::{PLUGIN_KV, ScopedKv};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,8 +31,6 @@ pub enum PluginFault {
     Capacity(String),
     #[error("plugin could not be instantiated: {0}")]
     Instantiate(String),
-    #[error("plugin manifest is invalid: {0}")]
-    Manifest(String),
 }
 
 impl PluginFault {
@@ -43,7 +42,6 @@ impl PluginFault {
             PluginFault::OutOfMemory => "out_of_memory",
             PluginFault::Capacity(_) => "capacity",
             PluginFault::Instantiate(_) => "instantiate",
-            PluginFault::Manifest(_) => "manifest",
         }
     }
 
@@ -60,7 +58,7 @@ impl PluginFault {
 }
 
 struct Instance {
-    store: Store<HostState>,
+    store: Store<InstanceState>,
     bindings: crate::hostapi::Plugin,
     uses: u64,
 }
@@ -81,7 +79,7 @@ pub struct LoadedPlugin {
     pub imports: Vec<HostInterface>,
     pub loaded_at: u64,
     name: Arc<str>,
-    pre: PluginPre<HostState>,
+    pre: PluginPre<InstanceState>,
     runtime: Arc<PluginRuntime>,
     kv: ScopedKv,
     pool: Mutex<Pool>,
@@ -114,11 +112,11 @@ impl LoadedPlugin {
     /// belongs to no organization.
     pub(super) async fn new(
         runtime: Arc<PluginRuntime>,
-        pre: PluginPre<HostState>,
+        pre: PluginPre<InstanceState>,
         path: PathBuf,
         hash: String,
         imports: Vec<HostInterface>,
-    ) -> Result<LoadedPlugin, PluginFault> {
+    ) -> Result<LoadedPlugin, LoadError> {
         let provisional: Arc<str> = Arc::from(
             path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -155,7 +153,7 @@ impl LoadedPlugin {
         let Answer::Manifest(m) = answer else {
             unreachable!("describe answers a manifest")
         };
-        let manifest = PluginManifest::from_wit(m)?;
+        let manifest = PluginManifest::from_wit(m).map_err(LoadError::Manifest)?;
         plugin.name = Arc::from(manifest.name.as_str());
         plugin.kv = ScopedKv::new(plugin.runtime.db.clone(), PLUGIN_KV, &manifest.name);
         plugin.manifest = manifest;
@@ -251,7 +249,7 @@ impl LoadedPlugin {
             .memory_size(self.runtime.limits.plugin_memory_bytes as usize)
             .trap_on_grow_failure(true)
             .build();
-        let state = HostState::new(
+        let state = InstanceState::new(
             self.name.clone(),
             self.kv.clone(),
             self.runtime.services.clone(),

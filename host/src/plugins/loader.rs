@@ -3,7 +3,7 @@
 
 use super::instance::{LoadedPlugin, PluginFault};
 use super::runtime::PluginRuntime;
-use super::{HostInterface, is_ungated_import};
+use super::{Grants, HostInterface, is_ungated_import};
 use crate::hostapi::PluginPre;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +23,8 @@ pub enum LoadError {
     Link(String),
     #[error("{0}")]
     Fault(#[from] PluginFault),
+    #[error("manifest is invalid: {0}")]
+    Manifest(String),
     #[error("file is named {file} but the plugin calls itself {name}; name the file {name}.wasm")]
     NameMismatch { file: String, name: String },
     #[error("{0}")]
@@ -33,7 +35,7 @@ pub enum LoadError {
 pub(super) async fn load_file(
     runtime: &Arc<PluginRuntime>,
     path: &Path,
-    grants: &(dyn Fn(&str) -> Vec<String> + Send + Sync),
+    grants: &Grants,
 ) -> Result<LoadedPlugin, LoadError> {
     let bytes = tokio::fs::read(path).await.map_err(|e| LoadError::Read {
         path: path.display().to_string(),
@@ -58,13 +60,17 @@ pub(super) async fn load_file(
         let Some(iface) = HostInterface::from_import(name) else {
             return Err(LoadError::UnknownImport(name.to_owned()));
         };
-        if !granted.iter().any(|g| g == iface.grant_name()) {
+        if !granted.contains(&iface) {
             return Err(LoadError::NotGranted {
-                import: format!("{name} ('{}')", iface.grant_name()),
+                import: format!("{name} ('{iface}')"),
                 granted: if granted.is_empty() {
                     "nothing".into()
                 } else {
-                    granted.join(", ")
+                    granted
+                        .iter()
+                        .map(|g| g.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 },
             });
         }

@@ -1,7 +1,6 @@
 //! A plugin's manifest, validated: a proper name and version, well-formed routes with
 //! unique operation ids, `/admin/` routes only for platform admins, known event names.
 
-use super::instance::PluginFault;
 use crate::auth::Capability;
 use crate::hostapi::wit;
 use crate::routing::{Method, RouteTemplate};
@@ -69,12 +68,23 @@ fn schema(raw: Option<String>, what: &str, op: &str) -> Result<Option<serde_json
     }
 }
 
-impl PluginManifest {
-    pub fn from_wit(m: wit::Manifest) -> Result<PluginManifest, PluginFault> {
-        Self::validate(m).map_err(PluginFault::Manifest)
-    }
+/// The name of a parameter that follows a `sessions` segment but is not `session`: such a
+/// route would reach a session without the gateway's tenancy check.
+fn session_param_misnamed(path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    segments.windows(2).find_map(|w| {
+        let param = w[1]
+            .split(':')
+            .next()?
+            .strip_prefix('{')?
+            .strip_suffix('}')?;
+        (w[0] == "sessions" && param != "session").then(|| param.to_owned())
+    })
+}
 
-    fn validate(m: wit::Manifest) -> Result<PluginManifest, String> {
+impl PluginManifest {
+    /// Validates what a plugin's `describe` answered; the error says what is wrong.
+    pub fn from_wit(m: wit::Manifest) -> Result<PluginManifest, String> {
         if !valid_name(&m.name) {
             return Err(format!(
                 "plugin name '{}' must be 1-64 of [a-z0-9-], starting with a letter",
@@ -100,12 +110,13 @@ impl PluginManifest {
             let method = Method::parse(&r.method)
                 .ok_or_else(|| format!("{op}: method '{}' is not routable", r.method))?;
             let template = RouteTemplate::parse(&r.path).map_err(|e| format!("{op}: {e}"))?;
-            let capability = match r.capability {
-                wit::Capability::Read => Capability::Read,
-                wit::Capability::Send => Capability::Send,
-                wit::Capability::Manage => Capability::Manage,
-                wit::Capability::PlatformAdmin => Capability::PlatformAdmin,
-            };
+            if let Some(other) = session_param_misnamed(&r.path) {
+                return Err(format!(
+                    "{op}: the segment after /sessions/ must be {{session}}, not {{{other}}} \
+                     (the gateway checks that parameter belongs to the caller)"
+                ));
+            }
+            let capability = crate::hostapi::convert::capability(r.capability);
             let admin_path = r.path == "/admin" || r.path.starts_with("/admin/");
             if admin_path != (capability == Capability::PlatformAdmin) {
                 return Err(format!(
@@ -150,3 +161,6 @@ impl PluginManifest {
         self.events.iter().any(|e| e == "*" || e == event)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,24 +1,30 @@
 //! The plugin runtime: components compiled once and cached on disk, pre-linked with
 //! `InstancePre`, instantiated from a pooling allocator, reused per organization, and bound
 //! by an epoch deadline and memory limits on every call. The [`Catalog`] is the set of
-//! loaded plugins and the routes they serve, swapped atomically on reload.
+//! loaded plugins and the routes they serve; the [`PluginRegistry`] reloads it.
 
 mod catalog;
 mod instance;
 mod loader;
 mod manifest;
+mod registry;
 mod runtime;
 
-pub use catalog::{
-    Catalog, Grants, HostRoute, PluginHost, PluginStatus, ReloadReport, RouteTarget,
-};
+pub use catalog::{BuiltinRoute, Catalog, Refusal, Routable, RouteTarget};
 pub use instance::{LoadedPlugin, PluginFault};
 pub use loader::LoadError;
 pub use manifest::{PluginManifest, RouteSpec};
+pub use registry::{PluginRegistry, PluginStatus, ReloadReport};
 pub use runtime::PluginRuntime;
 
-/// A host interface a plugin may import, granted per plugin by the operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A host interface a plugin may import, granted per plugin by the operator
+/// (`plugins.grants`). Parsed once from the configuration: an unknown name is refused at
+/// load with the list of known ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum HostInterface {
     Storage,
     WhatsappRead,
@@ -36,16 +42,8 @@ impl HostInterface {
         HostInterface::Log,
     ];
 
-    pub const GRANT_NAMES: [&'static str; 5] = [
-        "storage",
-        "whatsapp-read",
-        "whatsapp-send",
-        "session-control",
-        "log",
-    ];
-
-    /// The name used in `plugins.grants`.
-    pub fn grant_name(self) -> &'static str {
+    /// The name used in `plugins.grants` and in the WIT package (`wa:gateway/<name>`).
+    pub fn name(self) -> &'static str {
         match self {
             HostInterface::Storage => "storage",
             HostInterface::WhatsappRead => "whatsapp-read",
@@ -55,17 +53,22 @@ impl HostInterface {
         }
     }
 
-    pub fn from_grant(name: &str) -> Option<HostInterface> {
-        Self::ALL.into_iter().find(|i| i.grant_name() == name)
-    }
-
     /// Recognises a component import (`wa:gateway/storage@0.1.0`) as one of ours.
     pub fn from_import(import: &str) -> Option<HostInterface> {
         let rest = import.strip_prefix("wa:gateway/")?;
         let name = rest.split('@').next()?;
-        Self::from_grant(name)
+        Self::ALL.into_iter().find(|i| i.name() == name)
     }
 }
+
+impl std::fmt::Display for HostInterface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The operator's grants: plugin name → host interfaces it may import.
+pub type Grants = Arc<dyn Fn(&str) -> Vec<HostInterface> + Send + Sync>;
 
 /// Imports every plugin gets without a grant: shared types and a WASI with no filesystem,
 /// network, environment or clock beyond wall/monotonic time.

@@ -3,7 +3,7 @@
 
 use super::loader::LoadError;
 use crate::config::LimitsConfig;
-use crate::hostapi::{self, HostServices, HostState};
+use crate::hostapi::{self, InstanceState, PluginServices};
 use crate::storage::Database;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -23,8 +23,8 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 
 pub struct PluginRuntime {
     pub(crate) engine: Engine,
-    pub(crate) linker: Linker<HostState>,
-    pub(crate) services: Arc<HostServices>,
+    pub(crate) linker: Linker<InstanceState>,
+    pub(crate) services: Arc<PluginServices>,
     pub(crate) db: Database,
     pub(crate) limits: LimitsConfig,
     cache_dir: PathBuf,
@@ -36,7 +36,7 @@ impl PluginRuntime {
     pub fn new(
         limits: &LimitsConfig,
         cache_dir: PathBuf,
-        services: Arc<HostServices>,
+        services: Arc<PluginServices>,
         db: Database,
     ) -> anyhow::Result<Arc<PluginRuntime>> {
         let mut pool = PoolingAllocationConfig::new();
@@ -79,7 +79,7 @@ impl PluginRuntime {
     /// Compiles a component, or loads the precompiled artifact cached for these exact
     /// bytes and this engine. Returns the component and the bytes' SHA-256.
     pub fn compile(&self, bytes: &[u8]) -> Result<(Component, String), LoadError> {
-        let hash = hex::encode(Sha256::digest(bytes));
+        let hash = content_hash(bytes);
         let cached = self
             .cache_dir
             .join(format!("{hash}-{}.cwasm", self.engine_fingerprint));
@@ -125,6 +125,11 @@ impl PluginRuntime {
         // against this engine and refuses mismatches.
         unsafe { Component::deserialize_file(&self.engine, path) }
     }
+}
+
+/// The SHA-256 of a component's bytes, hex: its identity in the cache and in reloads.
+pub(crate) fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Advances the engine's epoch every tick for as long as the engine lives.

@@ -65,21 +65,6 @@ pub enum RouteError {
     BadEncoding(String),
 }
 
-impl From<RouteError> for gateway_sdk::ApiError {
-    fn from(e: RouteError) -> Self {
-        use gateway_sdk::{ApiError, ErrorCode};
-        match &e {
-            RouteError::NotFound(_) => ApiError::not_found(e.to_string()),
-            RouteError::MethodNotAllowed { allow, .. } => {
-                let allow: Vec<_> = allow.iter().map(|m| m.as_str()).collect();
-                ApiError::new(ErrorCode::MethodNotAllowed, e.to_string())
-                    .with_detail("allow", allow)
-            }
-            RouteError::BadEncoding(p) => ApiError::invalid_field(p, e.to_string()),
-        }
-    }
-}
-
 /// A route could not be added.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RouteConflict {

@@ -431,3 +431,6 @@ fn clear_account(r: &mut SessionRecord) {
     r.wa_lid = None;
     r.push_name = None;
 }
+
+#[cfg(test)]
+mod tests;

@@ -39,6 +39,9 @@ pub struct ScanRange {
     pub end: Option<Bound<Vec<u8>>>,
     pub limit: usize,
     pub reverse: bool,
+    /// Refuse the scan (`Invalid`, [`SCAN_TOO_LARGE`]) as soon as its keys and values pass
+    /// this many bytes, so an untrusted caller cannot make the host hold a huge answer.
+    pub max_bytes: Option<usize>,
 }
 
 /// Rows of a scan: user keys (without the scope prefix) and values.
@@ -66,10 +69,7 @@ pub struct ScopedKv {
     owner: String,
 }
 
-/// Scans return at most this many entries whatever the caller asks.
-pub(crate) const MAX_SCAN: usize = 1000;
-/// User keys longer than this are refused.
-pub(crate) const MAX_KEY_BYTES: usize = 1024;
+pub(crate) use gateway_sdk::limits::{MAX_KEY_BYTES, MAX_SCAN_ENTRIES as MAX_SCAN, SCAN_TOO_LARGE};
 
 impl std::fmt::Debug for ScopedKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -232,9 +232,16 @@ impl ScopedKv {
         let iter = t.range::<&[u8]>(bounds)?;
         let strip = base.len();
         let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let max_bytes = range.max_bytes.unwrap_or(usize::MAX);
         let mut push = |row: RawRow<'_>| -> Result<bool, StorageError> {
             let (k, v) = row?;
-            out.push((k.value()[strip..].to_vec(), v.value().to_vec()));
+            let (k, v) = (&k.value()[strip..], v.value());
+            bytes = bytes.saturating_add(k.len() + v.len());
+            if bytes > max_bytes {
+                return Err(StorageError::Invalid(SCAN_TOO_LARGE.into()));
+            }
+            out.push((k.to_vec(), v.to_vec()));
             Ok(out.len() < limit)
         };
         if range.reverse {
@@ -253,19 +260,53 @@ impl ScopedKv {
         Ok(out)
     }
 
+    /// Every entry of this owner in the scope under `prefix`, in key order (read in
+    /// chunks of the scan limit).
+    pub fn scan_all(&self, scope: &Scope, prefix: &[u8]) -> Result<Rows, StorageError> {
+        let reader = self.reader()?;
+        let mut out: Rows = Vec::new();
+        loop {
+            let range = ScanRange {
+                prefix: prefix.to_vec(),
+                start: out.last().map(|(k, _)| Bound::Excluded(k.clone())),
+                limit: MAX_SCAN,
+                ..Default::default()
+            };
+            let rows = self.scan_in(&reader, scope, &range)?;
+            let done = rows.len() < MAX_SCAN;
+            out.extend(rows);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Removes everything this owner stored in the scope, in one transaction; returns how
+    /// many entries went.
+    pub fn purge(&self, scope: &Scope) -> Result<u64, StorageError> {
+        Self::purge_prefix(&self.db, self.table, &self.base(scope))
+    }
+
     /// Removes everything every owner stored for a scope (deleting a session).
     pub fn purge_scope(
         db: &Database,
         table: TableDefinition<'static, &'static [u8], &'static [u8]>,
         scope: &Scope,
     ) -> Result<u64, StorageError> {
-        let prefix = scope.prefix();
-        let end = prefix_end(&prefix);
+        Self::purge_prefix(db, table, &scope.prefix())
+    }
+
+    fn purge_prefix(
+        db: &Database,
+        table: TableDefinition<'static, &'static [u8], &'static [u8]>,
+        prefix: &[u8],
+    ) -> Result<u64, StorageError> {
+        let end = prefix_end(prefix);
         let txn = db.redb().begin_write()?;
         let mut removed = 0u64;
         {
             let mut t = txn.open_table(table)?;
-            let lo = Bound::Included(prefix.as_slice());
+            let lo = Bound::Included(prefix);
             let hi = match &end {
                 Some(e) => Bound::Excluded(e.as_slice()),
                 None => Bound::Unbounded,

@@ -1,19 +1,10 @@
 //! Building the store from WhatsApp events. Both engines publish the same vocabulary:
 //! `contacts.upsert`, `chats.upsert`, `groups.upsert`, `group.participants`,
-//! `lid.mapping` and `message` (see README, "Events").
+//! `lid.mapping` and `message` (see README, "Events"); each has its handler here.
 
-use crate::store::{PersonUpdate, Tx};
+use crate::store::{ContactStore, PersonUpdate};
 use gateway_sdk::{ApiError, Event, Jid, jid};
 use serde::Deserialize;
-
-pub(crate) const SUBSCRIPTIONS: [&str; 6] = [
-    "contacts.upsert",
-    "chats.upsert",
-    "groups.upsert",
-    "group.participants",
-    "lid.mapping",
-    "message",
-];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -122,136 +113,158 @@ impl Person {
     }
 }
 
-fn parse<'a, T: Deserialize<'a>>(event: &'a Event) -> Result<T, ApiError> {
-    serde_json::from_str(&event.payload)
-        .map_err(|e| ApiError::validation(format!("{} payload: {e}", event.name)))
-}
-
 fn group_jid(raw: &str) -> Option<String> {
     jid::parse_group(raw).ok().map(|j| j.to_string())
 }
 
-/// Applies one event to the session's store, atomically.
-pub(crate) fn apply(event: &Event) -> Result<(), ApiError> {
-    let now = event.timestamp;
-    let mut tx = Tx::new(now);
-    match event.name.as_str() {
-        "contacts.upsert" => {
-            for p in parse::<ContactsUpsert>(event)?.contacts {
-                tx.upsert(&p.update())?;
+/// Applies one event's changes to the session's store, atomically.
+fn apply(
+    event: &Event,
+    change: impl FnOnce(&mut ContactStore, u64) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    let now = event.timestamp();
+    let mut store = ContactStore::new(now);
+    change(&mut store, now)?;
+    store.commit()
+}
+
+/// Contact sync: names and addresses.
+pub(crate) fn contacts_upsert(event: &Event) -> Result<(), ApiError> {
+    let upsert: ContactsUpsert = event.payload()?;
+    apply(event, |store, _| {
+        for p in upsert.contacts {
+            store.upsert(&p.update())?;
+        }
+        Ok(())
+    })
+}
+
+/// LID ↔ phone mappings: they may show two stored identities are one person.
+pub(crate) fn lid_mapping(event: &Event) -> Result<(), ApiError> {
+    let mapping: LidMapping = event.payload()?;
+    apply(event, |store, _| {
+        for p in mapping.mappings {
+            let u = p.update();
+            // A mapping links two addresses; one alone says nothing new.
+            if u.lid.is_some() && u.phone.is_some() {
+                store.upsert(&u)?;
             }
         }
-        "lid.mapping" => {
-            for p in parse::<LidMapping>(event)?.mappings {
-                let u = p.update();
-                // A mapping links two addresses; one alone says nothing new.
-                if u.lid.is_some() && u.phone.is_some() {
-                    tx.upsert(&u)?;
-                }
+        Ok(())
+    })
+}
+
+/// Direct chats: the session has a DM with these people.
+pub(crate) fn chats_upsert(event: &Event) -> Result<(), ApiError> {
+    let upsert: ChatsUpsert = event.payload()?;
+    apply(event, |store, _| {
+        for c in upsert.chats {
+            if let Some(id) = store.upsert(&c.update())? {
+                store.mark_dm(id)?;
             }
         }
-        "chats.upsert" => {
-            for c in parse::<ChatsUpsert>(event)?.chats {
-                if let Some(id) = tx.upsert(&c.update())? {
-                    tx.mark_dm(id)?;
-                }
-            }
-        }
-        "groups.upsert" => {
-            for g in parse::<GroupsUpsert>(event)?.groups {
-                let Some(gid) = group_jid(&g.jid) else {
-                    continue;
-                };
-                tx.upsert_group(&gid, g.subject.as_deref())?;
-                let Some(participants) = g.participants else {
-                    continue;
-                };
-                let mut present = Vec::new();
-                for p in &participants {
-                    if let Some(id) = tx.upsert(&p.update())? {
-                        tx.set_membership(
-                            id,
-                            &gid,
-                            Some(p.role().unwrap_or("member")),
-                            p.tag.as_deref(),
-                            now,
-                        )?;
-                        present.push(id);
-                    }
-                }
-                // Metadata lists every member: whoever is missing has left.
-                for id in tx.members(&gid)? {
-                    if !present.contains(&id) {
-                        tx.remove_membership(id, &gid)?;
-                    }
-                }
-            }
-        }
-        "group.participants" => {
-            let change = parse::<ParticipantsChange>(event)?;
-            let Some(gid) = group_jid(&change.group) else {
-                return Err(ApiError::validation(
-                    "group.participants: group is not a group JID",
-                ));
+        Ok(())
+    })
+}
+
+/// Group metadata: names, and the full member list when present.
+pub(crate) fn groups_upsert(event: &Event) -> Result<(), ApiError> {
+    let upsert: GroupsUpsert = event.payload()?;
+    apply(event, |store, now| {
+        for g in upsert.groups {
+            let Some(gid) = group_jid(&g.jid) else {
+                continue;
             };
-            tx.upsert_group(&gid, None)?;
-            for p in &change.participants {
-                let Some(id) = tx.upsert(&p.update())? else {
-                    continue;
-                };
-                match change.action.as_str() {
-                    "add" => tx.set_membership(
+            store.upsert_group(&gid, g.subject.as_deref())?;
+            let Some(participants) = g.participants else {
+                continue;
+            };
+            let mut present = Vec::new();
+            for p in &participants {
+                if let Some(id) = store.upsert(&p.update())? {
+                    store.set_membership(
                         id,
                         &gid,
                         Some(p.role().unwrap_or("member")),
                         p.tag.as_deref(),
                         now,
-                    )?,
-                    "remove" => tx.remove_membership(id, &gid)?,
-                    "promote" => tx.set_membership(
-                        id,
-                        &gid,
-                        Some(p.role().unwrap_or("admin")),
-                        p.tag.as_deref(),
-                        now,
-                    )?,
-                    "demote" => {
-                        tx.set_membership(id, &gid, Some("member"), p.tag.as_deref(), now)?
-                    }
-                    // A changed number or nickname: identity and tag are updated above/here.
-                    _ => tx.set_membership(id, &gid, p.role(), p.tag.as_deref(), now)?,
+                    )?;
+                    present.push(id);
+                }
+            }
+            // Metadata lists every member: whoever is missing has left.
+            for id in store.members(&gid)? {
+                if !present.contains(&id) {
+                    store.remove_membership(id, &gid)?;
                 }
             }
         }
-        "message" => {
-            let m = parse::<Message>(event)?;
-            if !m.from_me {
-                let sender = Person {
-                    lid: m
-                        .sender_lid
-                        .clone()
-                        .or_else(|| m.sender.clone().filter(|s| s.ends_with("@lid"))),
-                    jid: m
-                        .sender_jid
-                        .clone()
-                        .or_else(|| m.sender.clone().filter(|s| !s.ends_with("@lid"))),
-                    push_name: m.push_name.clone(),
-                    ..Person::default()
-                };
-                let seen = m.timestamp.unwrap_or(now);
-                if let Some(id) = tx.upsert(&sender.update())? {
-                    if m.is_group {
-                        if let Some(gid) = group_jid(&m.chat) {
-                            tx.upsert_group(&gid, None)?;
-                            tx.set_membership(id, &gid, None, None, seen)?;
-                        }
-                    } else {
-                        tx.mark_dm(id)?;
-                    }
+        Ok(())
+    })
+}
+
+/// One change to a group's members.
+pub(crate) fn group_participants(event: &Event) -> Result<(), ApiError> {
+    let change: ParticipantsChange = event.payload()?;
+    let Some(gid) = group_jid(&change.group) else {
+        return Err(ApiError::validation(
+            "group.participants: group is not a group JID",
+        ));
+    };
+    apply(event, |store, now| {
+        store.upsert_group(&gid, None)?;
+        for p in &change.participants {
+            let Some(id) = store.upsert(&p.update())? else {
+                continue;
+            };
+            let tag = p.tag.as_deref();
+            match change.action.as_str() {
+                "add" => {
+                    store.set_membership(id, &gid, Some(p.role().unwrap_or("member")), tag, now)?
                 }
+                "remove" => store.remove_membership(id, &gid)?,
+                "promote" => {
+                    store.set_membership(id, &gid, Some(p.role().unwrap_or("admin")), tag, now)?
+                }
+                "demote" => store.set_membership(id, &gid, Some("member"), tag, now)?,
+                // A changed number or nickname: identity and tag are updated above/here.
+                _ => store.set_membership(id, &gid, p.role(), tag, now)?,
             }
         }
-        _ => return Ok(()),
+        Ok(())
+    })
+}
+
+/// A message: its sender's push name, and the DM or group they wrote in.
+pub(crate) fn message(event: &Event) -> Result<(), ApiError> {
+    let m: Message = event.payload()?;
+    if m.from_me {
+        return Ok(());
     }
-    tx.commit()
+    apply(event, |store, now| {
+        let sender = Person {
+            lid: m
+                .sender_lid
+                .clone()
+                .or_else(|| m.sender.clone().filter(|s| s.ends_with("@lid"))),
+            jid: m
+                .sender_jid
+                .clone()
+                .or_else(|| m.sender.clone().filter(|s| !s.ends_with("@lid"))),
+            push_name: m.push_name.clone(),
+            ..Person::default()
+        };
+        let seen = m.timestamp.unwrap_or(now);
+        if let Some(id) = store.upsert(&sender.update())? {
+            if m.is_group {
+                if let Some(gid) = group_jid(&m.chat) {
+                    store.upsert_group(&gid, None)?;
+                    store.set_membership(id, &gid, None, None, seen)?;
+                }
+            } else {
+                store.mark_dm(id)?;
+            }
+        }
+        Ok(())
+    })
 }

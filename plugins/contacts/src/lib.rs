@@ -5,34 +5,66 @@
 mod events;
 mod model;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use gateway_sdk::store as kv;
 use gateway_sdk::{
-    ApiError, Capability, Event, Jid, Manifest, Page, PageRequest, Plugin, Request, RequestExt,
-    Response, Route, jid, json, whatsapp_read, whatsapp_send,
+    ApiError, Capability, IntoResponse, Jid, Json, JsonSchema, Manifest, Page, PageRequest, Plugin,
+    Request, Response, Route, jid, whatsapp,
 };
-use model::Identity;
+use model::{ContactView, Identity, IdentityView};
+use serde::Serialize;
 use store::{
-    IDENTITY_PREFIX, LIST_ITEM_PREFIX, Tx, decode, id_suffix, member_index_prefix, view_key,
+    ContactStore, IDENTITY_PREFIX, LIST_ITEM_PREFIX, decode, id_suffix, member_index_prefix,
+    view_key,
 };
 
-fn identity_schema() -> serde_json::Value {
-    let ns = json!({"type": ["string", "null"]});
-    json!({
-        "type": "object",
-        "required": ["id", "firstSeenAt", "updatedAt"],
-        "properties": {
-            "id": {"type": "integer", "description": "stable per person and session"},
-            "lid": ns, "name": ns, "businessName": ns, "phoneJid": ns, "phoneNumber": ns,
-            "firstSeenAt": {"type": "integer"}, "updatedAt": {"type": "integer"}
-        }
-    })
+/// checkContact's answer.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct CheckView {
+    /// The number asked about, digits only.
+    query: String,
+    #[serde(rename = "isOnWhatsApp")]
+    is_on_whatsapp: bool,
+    jid: Option<String>,
+    lid: Option<String>,
 }
 
-fn page_schema(item: serde_json::Value) -> serde_json::Value {
-    json!({"type": "object", "properties": {
-        "data": {"type": "array", "items": item},
-        "nextCursor": {"type": ["string", "null"]}}})
+/// getContactPicture's answer: a time-limited CDN link.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct PictureView {
+    id: String,
+    url: String,
+    /// `image` or `preview`.
+    #[serde(rename = "type")]
+    kind: String,
+    direct_path: String,
+}
+
+/// getContactAbout's answer.
+#[derive(Serialize, JsonSchema)]
+struct AboutView {
+    /// Empty when not set or hidden.
+    about: String,
+}
+
+/// One blocked contact.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct BlockedView {
+    jid: String,
+    lid: Option<String>,
+    /// Epoch ms when the gateway saw the block, if known.
+    blocked_at: Option<u64>,
+}
+
+/// listBlocked's answer.
+#[derive(Serialize, JsonSchema)]
+struct BlockedList {
+    data: Vec<BlockedView>,
 }
 
 /// A person's JID from the path: raw or `%40`-encoded (the host decoded it).
@@ -40,131 +72,165 @@ fn person_param(req: &Request, name: &str) -> Result<Jid, ApiError> {
     jid::parse_person(req.param(name)?).map_err(|e| ApiError::invalid_field(name, e.to_string()))
 }
 
+fn check_contact(req: &Request) -> Result<Json<CheckView>, ApiError> {
+    let raw = req
+        .query("phone")
+        .filter(|p| !p.trim().is_empty())
+        .ok_or_else(|| ApiError::invalid_field("phone", "phone is required"))?;
+    let phone =
+        jid::parse_phone(raw, true).map_err(|e| ApiError::invalid_field("phone", e.to_string()))?;
+    let r = whatsapp::check_phone(&phone)?;
+    Ok(Json(CheckView {
+        query: r.query,
+        is_on_whatsapp: r.is_on_whatsapp,
+        jid: r.jid,
+        lid: r.lid,
+    }))
+}
+
+fn get_contact_picture(req: &Request) -> Result<Json<PictureView>, ApiError> {
+    let target = person_param(req, "jid")?;
+    match whatsapp::profile_picture(&target.to_string())? {
+        Some(p) => Ok(Json(PictureView {
+            id: p.id,
+            url: p.url,
+            kind: p.kind,
+            direct_path: p.direct_path,
+        })),
+        None => Err(ApiError::not_found(
+            "no profile picture (none set, or hidden by the contact's privacy settings)",
+        )),
+    }
+}
+
+fn get_contact_about(req: &Request) -> Result<Json<AboutView>, ApiError> {
+    let target = person_param(req, "jid")?;
+    let about = whatsapp::about(&target.to_string())?;
+    Ok(Json(AboutView { about }))
+}
+
+fn block_contact(req: &Request) -> Result<(), ApiError> {
+    let target = person_param(req, "jid")?;
+    Ok(whatsapp::block(&target.to_string())?)
+}
+
+fn unblock_contact(req: &Request) -> Result<(), ApiError> {
+    let target = person_param(req, "jid")?;
+    Ok(whatsapp::unblock(&target.to_string())?)
+}
+
+fn list_blocked(_req: &Request) -> Result<Json<BlockedList>, ApiError> {
+    let data = whatsapp::blocklist()?
+        .into_iter()
+        .map(|b| BlockedView {
+            jid: b.jid,
+            lid: b.lid,
+            blocked_at: b.blocked_at,
+        })
+        .collect();
+    Ok(Json(BlockedList { data }))
+}
+
 struct Contacts;
 
 impl Plugin for Contacts {
     fn manifest() -> Manifest {
         let base = "/sessions/{session}/contacts";
-        let mut m = Manifest::new("contacts", env!("CARGO_PKG_VERSION"))
+        let route = |method: fn(&str, Capability, &str) -> Route, path: &str, cap, id: &str| {
+            method(&format!("{base}{path}"), cap, id)
+        };
+        Manifest::new("contacts", env!("CARGO_PKG_VERSION"))
             .route(
-                Route::get(base, Capability::Read, "listContacts")
+                route(Route::get, "", Capability::Read, "listContacts")
                     .summary("List stored contact identities (STORED)")
-                    .query("source", "`dm` (has a direct chat) or `group` (seen in a group)", false)
+                    .query(
+                        "source",
+                        "`dm` (has a direct chat) or `group` (seen in a group)",
+                        false,
+                    )
                     .query("group", "only members of this group JID", false)
-                    .query("q", "case-insensitive substring of a name or the number", false)
-                    .query("limit", "page size, 1-200 (default 50)", false)
-                    .query("cursor", "nextCursor of the previous page", false)
-                    .response_schema(page_schema(identity_schema())),
+                    .query(
+                        "q",
+                        "case-insensitive substring of a name or the number",
+                        false,
+                    )
+                    .paged()
+                    .response::<Page<IdentityView<'static>>>(),
+                list_contacts,
             )
             .route(
-                Route::get(&format!("{base}/check"), Capability::Read, "checkContact")
+                route(Route::get, "/check", Capability::Read, "checkContact")
                     .summary("Whether a phone number is on WhatsApp (LIVE)")
-                    .query("phone", "digits with country code; a leading + is allowed", true)
-                    .response_schema(json!({"type": "object", "properties": {
-                        "query": {"type": "string"}, "isOnWhatsApp": {"type": "boolean"},
-                        "jid": {"type": ["string", "null"]}, "lid": {"type": ["string", "null"]}}})),
+                    .query(
+                        "phone",
+                        "digits with country code; a leading + is allowed",
+                        true,
+                    )
+                    .response::<CheckView>(),
+                check_contact,
             )
             .route(
-                Route::get(&format!("{base}/blocked"), Capability::Read, "listBlocked")
+                route(Route::get, "/blocked", Capability::Read, "listBlocked")
                     .summary("The account's block list (LIVE)")
-                    .response_schema(json!({"type": "object", "properties": {"data": {"type": "array", "items": {
-                        "type": "object", "properties": {"jid": {"type": "string"},
-                        "lid": {"type": ["string", "null"]}, "blockedAt": {"type": ["integer", "null"]}}}}}})),
+                    .response::<BlockedList>(),
+                list_blocked,
             )
             .route(
-                Route::get(&format!("{base}/{{lid}}"), Capability::Read, "getContact")
+                route(Route::get, "/{lid}", Capability::Read, "getContact")
                     .summary("Everything stored about one person, by LID (STORED)")
-                    .response_schema(json!({"type": "object", "properties": {
-                        "identity": identity_schema(), "dm": {"type": "boolean"},
-                        "groups": {"type": "array", "items": {"type": "object", "properties": {
-                            "jid": {"type": "string"}, "name": {"type": ["string", "null"]},
-                            "role": {"type": "string", "enum": ["member", "admin", "superadmin"]},
-                            "tag": {"type": ["string", "null"]}, "lastSeen": {"type": "integer"}}}}}})),
+                    .response::<ContactView<'static>>(),
+                get_contact,
             )
             .route(
-                Route::get(&format!("{base}/{{jid}}/picture"), Capability::Read, "getContactPicture")
-                    .summary("The contact's profile picture (LIVE; 404 when none or hidden)")
-                    .response_schema(json!({"type": "object", "properties": {
-                        "id": {"type": "string"}, "url": {"type": "string"},
-                        "type": {"type": "string"}, "directPath": {"type": "string"}}})),
+                route(
+                    Route::get,
+                    "/{jid}/picture",
+                    Capability::Read,
+                    "getContactPicture",
+                )
+                .summary("The contact's profile picture (LIVE; 404 when none or hidden)")
+                .response::<PictureView>(),
+                get_contact_picture,
             )
             .route(
-                Route::get(&format!("{base}/{{jid}}/about"), Capability::Read, "getContactAbout")
-                    .summary("The contact's about text (LIVE; may be empty)")
-                    .response_schema(json!({"type": "object", "properties": {"about": {"type": "string"}}})),
+                route(
+                    Route::get,
+                    "/{jid}/about",
+                    Capability::Read,
+                    "getContactAbout",
+                )
+                .summary("The contact's about text (LIVE; may be empty)")
+                .response::<AboutView>(),
+                get_contact_about,
             )
             .route(
-                Route::post(&format!("{base}/{{jid}}/block"), Capability::Send, "blockContact")
-                    .summary("Block a contact (LIVE, idempotent)")
-                    .status(204),
+                route(
+                    Route::post,
+                    "/{jid}/block",
+                    Capability::Send,
+                    "blockContact",
+                )
+                .summary("Block a contact (LIVE, idempotent)")
+                .status(204),
+                block_contact,
             )
             .route(
-                Route::post(&format!("{base}/{{jid}}/unblock"), Capability::Send, "unblockContact")
-                    .summary("Unblock a contact (LIVE, idempotent)")
-                    .status(204),
-            );
-        for e in events::SUBSCRIPTIONS {
-            m = m.event(e);
-        }
-        m
-    }
-
-    fn handle(req: Request) -> Result<Response, ApiError> {
-        match req.operation_id.as_str() {
-            "listContacts" => list_contacts(&req),
-            "getContact" => get_contact(&req),
-            "checkContact" => {
-                let raw = req
-                    .query("phone")
-                    .filter(|p| !p.trim().is_empty())
-                    .ok_or_else(|| ApiError::invalid_field("phone", "phone is required"))?;
-                let phone = jid::parse_phone(raw, true)
-                    .map_err(|e| ApiError::invalid_field("phone", e.to_string()))?;
-                let r = whatsapp_read::check_phone(&phone)?;
-                Ok(gateway_sdk::ok(&json!({
-                    "query": r.query, "isOnWhatsApp": r.is_on_whatsapp, "jid": r.jid, "lid": r.lid,
-                })))
-            }
-            "getContactPicture" => {
-                let target = person_param(&req, "jid")?;
-                match whatsapp_read::profile_picture(&target.to_string())? {
-                    Some(p) => Ok(gateway_sdk::ok(&json!({
-                        "id": p.id, "url": p.url, "type": p.kind, "directPath": p.direct_path,
-                    }))),
-                    None => Err(ApiError::not_found(
-                        "no profile picture (none set, or hidden by the contact's privacy settings)",
-                    )),
-                }
-            }
-            "getContactAbout" => {
-                let target = person_param(&req, "jid")?;
-                let about = whatsapp_read::about(&target.to_string())?;
-                Ok(gateway_sdk::ok(&json!({"about": about})))
-            }
-            "blockContact" => {
-                let target = person_param(&req, "jid")?;
-                whatsapp_send::block(&target.to_string())?;
-                Ok(gateway_sdk::no_content())
-            }
-            "unblockContact" => {
-                let target = person_param(&req, "jid")?;
-                whatsapp_send::unblock(&target.to_string())?;
-                Ok(gateway_sdk::no_content())
-            }
-            "listBlocked" => {
-                let list = whatsapp_read::blocklist()?;
-                let data: Vec<_> = list
-                    .into_iter()
-                    .map(|b| json!({"jid": b.jid, "lid": b.lid, "blockedAt": b.blocked_at}))
-                    .collect();
-                Ok(gateway_sdk::ok(&json!({"data": data})))
-            }
-            other => Err(ApiError::not_found(format!("unknown operation {other}"))),
-        }
-    }
-
-    fn on_event(event: Event) -> Result<(), ApiError> {
-        events::apply(&event)
+                route(
+                    Route::post,
+                    "/{jid}/unblock",
+                    Capability::Send,
+                    "unblockContact",
+                )
+                .summary("Unblock a contact (LIVE, idempotent)")
+                .status(204),
+                unblock_contact,
+            )
+            .on("contacts.upsert", events::contacts_upsert)
+            .on("chats.upsert", events::chats_upsert)
+            .on("groups.upsert", events::groups_upsert)
+            .on("group.participants", events::group_participants)
+            .on("lid.mapping", events::lid_mapping)
+            .on("message", events::message)
     }
 }
 
@@ -224,10 +290,11 @@ fn list_contacts(req: &Request) -> Result<Response, ApiError> {
     };
     let (data, next) = page_ids(&prefix, indexed, &page, &filter)?;
     let views: Vec<_> = data.iter().map(Identity::view).collect();
-    Ok(gateway_sdk::ok(&Page {
+    Ok(Json(Page {
         data: views,
         next_cursor: next,
-    }))
+    })
+    .into_response(200))
 }
 
 /// The cursor of a page that ended at `id`.
@@ -295,7 +362,7 @@ fn page_ids(
     // Without filters a page needs exactly one entry past its end; with them, read ahead.
     let unfiltered = !filter.dm_only && !filter.group_only && filter.q.is_none();
     let chunk_size: u32 = if unfiltered { page.limit + 1 } else { 256 };
-    let tx = Tx::new(0);
+    let store = ContactStore::new(0);
     let after_id = cursor_id(page)?;
     let mut after_key = after_id.map(|id| [prefix, format!("{id:016x}").as_bytes()].concat());
     let mut out: Vec<Identity> = Vec::new();
@@ -308,7 +375,7 @@ fn page_ids(
                 let Some(id) = id_suffix(&e.key) else {
                     continue;
                 };
-                let Some(ident) = tx.identity(id)? else {
+                let Some(ident) = store.identity(id)? else {
                     continue;
                 };
                 ident
@@ -334,14 +401,15 @@ fn get_contact(req: &Request) -> Result<Response, ApiError> {
     let raw = req.param("lid")?;
     let who = jid::parse_person(raw).map_err(|e| ApiError::invalid_field("lid", e.to_string()))?;
     let not_found = || ApiError::not_found(format!("no contact {who} is stored for this session"));
-    let id = Tx::new(0).find(&who)?.ok_or_else(not_found)?;
+    let store = ContactStore::new(0);
+    let id = store.find(&who)?.ok_or_else(not_found)?;
     // The answer was rendered when the identity was last written (records stored by an
     // older plugin version have no rendering yet: render them now).
     match kv::get(&view_key(id))? {
         Some(body) => Ok(gateway_sdk::bytes(200, "application/json", body)),
         None => {
-            let ident = Tx::new(0).identity(id)?.ok_or_else(not_found)?;
-            Ok(gateway_sdk::ok(&ident.contact()))
+            let ident = store.identity(id)?.ok_or_else(not_found)?;
+            Ok(Json(ident.contact()).into_response(200))
         }
     }
 }

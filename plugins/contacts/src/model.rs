@@ -1,5 +1,6 @@
 //! What the contact store keeps, and the JSON shapes of API.md §3.
 
+use gateway_sdk::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -90,17 +91,20 @@ impl Identity {
     }
 }
 
-/// The identity object of the API.
-#[derive(Serialize)]
+/// The identity object of the API: one person as seen by one session.
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IdentityView<'a> {
+    /// Stable per person and session.
     pub(crate) id: u64,
     pub(crate) lid: Option<&'a str>,
     pub(crate) name: Option<&'a str>,
     pub(crate) business_name: Option<&'a str>,
     pub(crate) phone_jid: Option<&'a str>,
     pub(crate) phone_number: Option<&'a str>,
+    /// Epoch ms.
     pub(crate) first_seen_at: u64,
+    /// Epoch ms of the last change to an address or name.
     pub(crate) updated_at: u64,
 }
 
@@ -125,21 +129,28 @@ pub(crate) struct Membership {
     pub(crate) last_seen: u64,
 }
 
-/// The getContact answer.
-#[derive(Serialize)]
+/// The getContact answer: everything stored about one person.
+#[derive(Serialize, JsonSchema)]
 pub(crate) struct ContactView<'a> {
     pub(crate) identity: IdentityView<'a>,
+    /// Whether the session has a direct chat with them.
     pub(crate) dm: bool,
+    /// Every group the session has seen them in.
     pub(crate) groups: Vec<GroupView<'a>>,
 }
 
-#[derive(Serialize)]
+/// A person's place in one group.
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GroupView<'a> {
     pub(crate) jid: &'a str,
+    /// The group's subject.
     pub(crate) name: Option<&'a str>,
+    #[schemars(extend("enum" = ["member", "admin", "superadmin"]))]
     pub(crate) role: &'a str,
+    /// Their nickname in the group.
     pub(crate) tag: Option<&'a str>,
+    /// Epoch ms.
     pub(crate) last_seen: u64,
 }
 

@@ -10,11 +10,11 @@
 //! so they sort numerically.
 
 use crate::model::{Group, Identity, Membership};
-use gateway_sdk::store::{self, Batch};
+use gateway_sdk::store::Tx;
 use gateway_sdk::{ApiError, Jid};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 pub(crate) const IDENTITY_PREFIX: &[u8] = b"i/";
 
@@ -73,84 +73,35 @@ pub(crate) struct PersonUpdate {
     pub(crate) business_name: Option<String>,
 }
 
-/// A unit of work: reads see earlier writes of the same unit, and every write is
-/// committed together at the end.
-pub(crate) struct Tx {
-    /// Pending state per key: `Some(bytes)` written, `None` deleted.
-    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
-    order: Vec<Vec<u8>>,
+/// The contact store of one session, changed through one unit of work: reads see its
+/// earlier writes, and everything it writes commits together.
+pub(crate) struct ContactStore {
+    tx: Tx,
+    /// The time of the change being applied (the event's), for `updatedAt`/`lastSeen`.
     now: u64,
 }
 
-impl Tx {
-    pub(crate) fn new(now: u64) -> Tx {
-        Tx {
-            pending: HashMap::new(),
-            order: Vec::new(),
-            now,
-        }
-    }
-
-    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
-        match self.pending.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => store::get(key),
-        }
+impl ContactStore {
+    pub(crate) fn new(now: u64) -> ContactStore {
+        ContactStore { tx: Tx::new(), now }
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ApiError> {
-        self.get_raw(key)?.map(|v| decode(&v)).transpose()
+        self.tx.get_json(key)
     }
 
     fn set<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<(), ApiError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
-        if !self.pending.contains_key(&key) {
-            self.order.push(key.clone());
-        }
-        self.pending.insert(key, Some(bytes));
+        self.tx.put_json(&key, value)?;
         Ok(())
     }
 
     fn remove(&mut self, key: Vec<u8>) {
-        if !self.pending.contains_key(&key) {
-            self.order.push(key.clone());
-        }
-        self.pending.insert(key, None);
+        self.tx.delete(&key);
     }
 
-    /// Keys under a prefix, stored and pending, without the pending deletions.
-    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
-        let mut keys: Vec<Vec<u8>> = store::scan_all_json::<serde_json::Value>(prefix)?
-            .into_iter()
-            .map(|(k, _)| k)
-            .filter(|k| !matches!(self.pending.get(k), Some(None)))
-            .collect();
-        for (k, v) in &self.pending {
-            if v.is_some() && k.starts_with(prefix) && !keys.contains(k) {
-                keys.push(k.clone());
-            }
-        }
-        keys.sort();
-        Ok(keys)
-    }
-
-    /// Commits every write, in chunks the host accepts.
+    /// Commits every change at once.
     pub(crate) fn commit(self) -> Result<(), ApiError> {
-        const CHUNK: usize = 900;
-        let Tx {
-            mut pending, order, ..
-        } = self;
-        for chunk in order.chunks(CHUNK) {
-            let mut batch = Batch::new();
-            for key in chunk {
-                match pending.remove(key).flatten() {
-                    Some(v) => batch.put(key, v),
-                    None => batch.delete(key),
-                };
-            }
-            batch.commit()?;
-        }
-        Ok(())
+        self.tx.commit()
     }
 
     pub(crate) fn identity(&self, id: u64) -> Result<Option<Identity>, ApiError> {
@@ -392,6 +343,7 @@ impl Tx {
     /// Ids of a group's stored members.
     pub(crate) fn members(&self, group: &str) -> Result<Vec<u64>, ApiError> {
         Ok(self
+            .tx
             .keys_with_prefix(&member_index_prefix(group))?
             .iter()
             .filter_map(|k| id_suffix(k))

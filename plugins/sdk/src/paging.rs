@@ -1,5 +1,6 @@
-//! Cursor pagination (API.md §1.6): the `limit` rule and the opaque cursor codec that every
-//! list in the gateway uses.
+//! Cursor pagination (API.md §1.6): the `limit` rule, the opaque cursor codec, the page a
+//! request asks for, and the one helper that pages a sorted in-memory list — shared by the
+//! host and every plugin so all lists behave alike.
 
 use crate::error::ApiError;
 use base64::Engine as _;
@@ -49,12 +50,71 @@ pub fn decode_cursor(cursor: &str) -> Result<Vec<u8>, ApiError> {
     }
 }
 
+/// The page a list request asks for (API.md §1.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// The decoded cursor: where the previous page stopped.
+    pub after: Option<Vec<u8>>,
+}
+
+impl PageRequest {
+    /// Reads `limit` and `cursor` query values.
+    pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+        let limit = parse_limit(limit)?;
+        let after = match cursor.filter(|c| !c.is_empty()) {
+            Some(c) => Some(decode_cursor(c)?),
+            None => None,
+        };
+        Ok(PageRequest { limit, after })
+    }
+
+    /// The first page of `limit` items.
+    pub fn first(limit: u32) -> PageRequest {
+        PageRequest {
+            limit: limit.clamp(1, MAX_LIMIT),
+            after: None,
+        }
+    }
+}
+
 /// One page of a cursor list: `{"data": [...], "nextCursor": "…" | null}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
     #[serde(rename = "nextCursor")]
     pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Converts every item (to the answer's view of it, say).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+/// One page of `items`, which are sorted by `key` (unique, ascending bytewise): the items
+/// strictly after the cursor's key, and a cursor naming the last one served when more
+/// follow.
+pub fn page_sorted<'a, T, K>(items: &'a [T], key: K, page: &PageRequest) -> Page<&'a T>
+where
+    K: Fn(&T) -> &[u8],
+{
+    let start = match &page.after {
+        Some(after) => items.partition_point(|i| key(i) <= after.as_slice()),
+        None => 0,
+    };
+    let rest = &items[start..];
+    let limit = page.limit.max(1) as usize;
+    let next_cursor = (rest.len() > limit).then(|| encode_cursor(key(&rest[limit - 1])));
+    Page {
+        data: rest.iter().take(limit).collect(),
+        next_cursor,
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +140,29 @@ mod tests {
         assert!(decode_cursor("not base64 !").is_err());
         assert!(decode_cursor(&URL_SAFE_NO_PAD.encode([9u8, 1, 2])).is_err());
         assert!(decode_cursor("").is_err());
+    }
+
+    #[test]
+    fn sorted_lists_page_every_item_once() {
+        let items: Vec<String> = (0..23).map(|i| format!("id{i:03}")).collect();
+        let mut seen = Vec::new();
+        let mut page = PageRequest::first(5);
+        loop {
+            let p = page_sorted(&items, |s| s.as_bytes(), &page);
+            assert!(p.data.len() <= 5);
+            seen.extend(p.data.iter().map(|s| (*s).clone()));
+            match p.next_cursor {
+                Some(c) => page = PageRequest::parse(Some("5"), Some(&c)).unwrap(),
+                None => break,
+            }
+        }
+        assert_eq!(seen, items);
+        let empty: Vec<String> = Vec::new();
+        let p = page_sorted(&empty, |s| s.as_bytes(), &PageRequest::first(5));
+        assert!(p.data.is_empty() && p.next_cursor.is_none());
+        // Exactly one page's worth: no cursor.
+        let p = page_sorted(&items[..5], |s| s.as_bytes(), &PageRequest::first(5));
+        assert_eq!(p.data.len(), 5);
+        assert!(p.next_cursor.is_none());
     }
 }

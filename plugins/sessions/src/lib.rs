@@ -2,32 +2,41 @@
 //! session-control interface (which scopes every call to the caller's organization).
 
 mod qr;
+#[cfg(test)]
+mod tests;
 
-use gateway_sdk::session_control::{self as sc, Session, SessionOptions};
+use gateway_sdk::sessions::{self, Session, SessionOptions};
 use gateway_sdk::{
-    ApiError, Capability, Manifest, Page, Plugin, Request, RequestExt, Response, Route, json,
+    ApiError, Capability, IntoResponse, Json, JsonSchema, Manifest, Page, Plugin, Request,
+    Response, Route, page_sorted,
 };
 use serde::{Deserialize, Serialize};
 
-/// The session object of API.md §2 (plus `statusReason`).
-#[derive(Serialize)]
+/// A session: one attached (or to-be-attached) WhatsApp number (API.md §2).
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct SessionView {
+    /// ULID.
     id: String,
     organization_id: String,
     label: Option<String>,
+    #[schemars(extend("enum" = ["stopped", "starting", "scan_qr_code", "working", "failed"]))]
     status: String,
+    /// Why the session is not working, when known.
     status_reason: Option<String>,
     phone_number: Option<String>,
     wa_jid: Option<String>,
     wa_lid: Option<String>,
+    /// The gateway node holding the session.
     gateway_id: String,
     is_admin_session: bool,
     auto_read: bool,
     presence_typing: bool,
     rate_per_min: u32,
     rate_per_hour: u32,
+    /// The JWT `sub`, or `apikey:<key id>`.
     created_by_user_id: String,
+    /// Epoch ms.
     created_at: u64,
     updated_at: u64,
     last_connected_at: Option<u64>,
@@ -58,221 +67,298 @@ impl From<Session> for SessionView {
     }
 }
 
-#[derive(Deserialize)]
+/// The body of createSession.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CreateBody {
+struct CreateSession {
+    #[schemars(length(max = 100))]
     label: Option<String>,
     auto_read: Option<bool>,
     presence_typing: Option<bool>,
+    /// Connect at once.
     #[serde(default)]
     start: bool,
 }
 
-#[derive(Deserialize)]
+/// The body of sessionPairingCode.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PairingBody {
+struct PairingCodeRequest {
+    /// Digits with country code, no `+`. Read as any JSON value so a number is refused
+    /// naming the field, like any other bad phone.
+    #[schemars(with = "String", regex(pattern = "^[0-9]{7,15}$"))]
     phone: serde_json::Value,
 }
 
-fn session_schema() -> serde_json::Value {
-    let s = |t: &str| json!({"type": t});
-    let ns = json!({"type": ["string", "null"]});
-    json!({
-        "type": "object",
-        "required": ["id", "organizationId", "status", "gatewayId", "createdAt", "updatedAt"],
-        "properties": {
-            "id": {"type": "string", "description": "ULID"},
-            "organizationId": s("string"),
-            "label": ns,
-            "status": {"type": "string", "enum": ["stopped", "starting", "scan_qr_code", "working", "failed"]},
-            "statusReason": ns,
-            "phoneNumber": ns,
-            "waJid": ns,
-            "waLid": ns,
-            "gatewayId": s("string"),
-            "isAdminSession": s("boolean"),
-            "autoRead": s("boolean"),
-            "presenceTyping": s("boolean"),
-            "ratePerMin": s("integer"),
-            "ratePerHour": s("integer"),
-            "createdByUserId": s("string"),
-            "createdAt": s("integer"),
-            "updatedAt": s("integer"),
-            "lastConnectedAt": {"type": ["integer", "null"]}
-        }
-    })
+/// A QR code or pair code with its expiry.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct CodeView {
+    code: String,
+    /// Epoch ms.
+    expires_at: u64,
 }
 
-fn code_schema() -> serde_json::Value {
-    json!({"type": "object", "required": ["code", "expiresAt"],
-           "properties": {"code": {"type": "string"}, "expiresAt": {"type": "integer"}}})
+/// The paired account of a session.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Me {
+    session_id: String,
+    status: String,
+    connected: bool,
+    phone_number: Option<String>,
+    wa_jid: Option<String>,
+    wa_lid: Option<String>,
+    push_name: Option<String>,
 }
 
-fn op(method: &str, path: &str, id: &str, summary: &str) -> Route {
-    Route::new(method, path, Capability::Manage, id).summary(summary)
+type SessionAnswer = Result<Json<SessionView>, ApiError>;
+
+fn session_answer(s: Session) -> SessionAnswer {
+    Ok(Json(SessionView::from(s)))
+}
+
+fn page_of(mut all: Vec<Session>, req: &Request) -> Result<Json<Page<SessionView>>, ApiError> {
+    let page = req.page()?;
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    let p = page_sorted(&all, |s| s.id.as_bytes(), &page);
+    Ok(Json(p.map(|s| SessionView::from(s.clone()))))
+}
+
+fn list_sessions(req: &Request) -> Result<Json<Page<SessionView>>, ApiError> {
+    page_of(sessions::list()?, req)
+}
+
+fn admin_list_sessions(req: &Request) -> Result<Json<Page<SessionView>>, ApiError> {
+    page_of(sessions::list_all()?, req)
+}
+
+fn create_session(req: &Request) -> SessionAnswer {
+    let b: CreateSession = req.json()?;
+    if b.label.as_ref().is_some_and(|l| l.chars().count() > 100) {
+        return Err(ApiError::invalid_field(
+            "label",
+            "label must be at most 100 characters",
+        ));
+    }
+    session_answer(sessions::create(&SessionOptions {
+        label: b.label,
+        auto_read: b.auto_read,
+        presence_typing: b.presence_typing,
+        start: b.start,
+    })?)
+}
+
+fn get_session(req: &Request) -> SessionAnswer {
+    session_answer(sessions::get(req.session_id()?)?)
+}
+
+fn delete_session(req: &Request) -> Result<(), ApiError> {
+    Ok(sessions::delete(req.session_id()?)?)
+}
+
+fn start_session(req: &Request) -> SessionAnswer {
+    session_answer(sessions::start(req.session_id()?)?)
+}
+
+fn stop_session(req: &Request) -> SessionAnswer {
+    session_answer(sessions::stop(req.session_id()?)?)
+}
+
+fn restart_session(req: &Request) -> SessionAnswer {
+    session_answer(sessions::restart(req.session_id()?)?)
+}
+
+fn logout_session(req: &Request) -> SessionAnswer {
+    session_answer(sessions::logout(req.session_id()?)?)
+}
+
+fn session_qr(req: &Request) -> Result<Response, ApiError> {
+    let format = req.query("format").unwrap_or("json");
+    if !matches!(format, "json" | "png") {
+        return Err(ApiError::invalid_field(
+            "format",
+            "format must be json or png",
+        ));
+    }
+    let Some(code) = sessions::qr(req.session_id()?)? else {
+        return Err(ApiError::not_found(
+            "no QR code yet; pairing is starting, retry shortly",
+        ));
+    };
+    if format == "png" {
+        let png = qr::render_png(&code.code)?;
+        return Ok(gateway_sdk::bytes(200, "image/png", png));
+    }
+    let view = CodeView {
+        code: code.code,
+        expires_at: code.expires_at,
+    };
+    Ok(Json(view).into_response(200))
+}
+
+fn session_pairing_code(req: &Request) -> Result<Json<CodeView>, ApiError> {
+    let b: PairingCodeRequest = req.json()?;
+    let phone = b
+        .phone
+        .as_str()
+        .ok_or_else(|| ApiError::invalid_field("phone", "phone must be a string of digits"))?;
+    let digits = gateway_sdk::jid::parse_phone(phone, false)
+        .map_err(|e| ApiError::invalid_field("phone", e.to_string()))?;
+    let code = sessions::request_pairing_code(req.session_id()?, &digits)?;
+    Ok(Json(CodeView {
+        code: code.code,
+        expires_at: code.expires_at,
+    }))
+}
+
+fn session_me(req: &Request) -> Result<Json<Me>, ApiError> {
+    let s = sessions::get(req.session_id()?)?;
+    if s.wa_jid.is_none() {
+        return Err(ApiError::not_found("session has never been paired"));
+    }
+    Ok(Json(Me {
+        session_id: s.id,
+        connected: s.status == "working",
+        status: s.status,
+        phone_number: s.phone_number,
+        wa_jid: s.wa_jid,
+        wa_lid: s.wa_lid,
+        push_name: s.push_name,
+    }))
+}
+
+/// A session route: every one needs `manage`.
+fn op(method: fn(&str, Capability, &str) -> Route, path: &str, id: &str, summary: &str) -> Route {
+    method(path, Capability::Manage, id).summary(summary)
 }
 
 struct Sessions;
 
 impl Plugin for Sessions {
     fn manifest() -> Manifest {
-        let session = session_schema();
+        let one = "/sessions/{session}";
         Manifest::new("sessions", env!("CARGO_PKG_VERSION"))
             .route(
-                op("GET", "/sessions", "listSessions", "List the organization's sessions")
-                    .query("limit", "Page size, 1-200 (default 50)", false)
-                    .query("cursor", "nextCursor of the previous page", false)
-                    .response_schema(json!({"type": "object", "properties": {
-                        "data": {"type": "array", "items": session.clone()},
-                        "nextCursor": {"type": ["string", "null"]}}})),
+                op(
+                    Route::get,
+                    "/sessions",
+                    "listSessions",
+                    "List the organization's sessions",
+                )
+                .paged()
+                .response::<Page<SessionView>>(),
+                list_sessions,
             )
             .route(
-                op("POST", "/sessions", "createSession", "Create a session (stopped, or connecting with start: true)")
-                    .request_schema(json!({"type": "object", "additionalProperties": false, "properties": {
-                        "label": {"type": "string", "maxLength": 100},
-                        "autoRead": {"type": "boolean"},
-                        "presenceTyping": {"type": "boolean"},
-                        "start": {"type": "boolean"}}}))
-                    .response_schema(session.clone())
-                    .status(201),
-            )
-            .route(op("GET", "/sessions/{session}", "getSession", "Get a session").response_schema(session.clone()))
-            .route(op("DELETE", "/sessions/{session}", "deleteSession", "Delete a session and its stored data").status(204))
-            .route(op("POST", "/sessions/{session}:start", "startSession", "Start connecting (no-op when started)").response_schema(session.clone()))
-            .route(op("POST", "/sessions/{session}:stop", "stopSession", "Disconnect, keeping the pairing (no-op when stopped)").response_schema(session.clone()))
-            .route(op("POST", "/sessions/{session}:restart", "restartSession", "Stop then start, keeping the pairing").response_schema(session.clone()))
-            .route(op("POST", "/sessions/{session}:logout", "logoutSession", "Unlink the device; the session row stays").response_schema(session.clone()))
-            .route(
-                op("GET", "/sessions/{session}/qr", "sessionQR", "The QR code to scan (starts pairing; 404 until a code exists)")
-                    .query("format", "`png` for an image/png answer", false)
-                    .response_schema(code_schema()),
+                op(
+                    Route::post,
+                    "/sessions",
+                    "createSession",
+                    "Create a session (stopped, or connecting with start: true)",
+                )
+                .request::<CreateSession>()
+                .response::<SessionView>()
+                .status(201),
+                create_session,
             )
             .route(
-                op("POST", "/sessions/{session}/pairing-code", "sessionPairingCode", "A code to type on the phone instead of scanning")
-                    .request_schema(json!({"type": "object", "required": ["phone"], "properties": {
-                        "phone": {"type": "string", "pattern": "^[0-9]{7,15}$", "description": "digits with country code, no +"}}}))
-                    .response_schema(code_schema()),
+                op(Route::get, one, "getSession", "Get a session").response::<SessionView>(),
+                get_session,
             )
             .route(
-                Route::get("/admin/sessions", Capability::PlatformAdmin, "adminListSessions")
-                    .summary("Every organization's sessions (super_admin only)")
-                    .query("limit", "Page size, 1-200 (default 50)", false)
-                    .query("cursor", "nextCursor of the previous page", false)
-                    .response_schema(json!({"type": "object", "properties": {
-                        "data": {"type": "array", "items": session.clone()},
-                        "nextCursor": {"type": ["string", "null"]}}})),
+                op(
+                    Route::delete,
+                    one,
+                    "deleteSession",
+                    "Delete a session and its stored data",
+                )
+                .status(204),
+                delete_session,
             )
             .route(
-                op("GET", "/sessions/{session}/me", "sessionMe", "The paired account (404 when never paired)")
-                    .response_schema(json!({"type": "object", "properties": {
-                        "sessionId": {"type": "string"}, "status": {"type": "string"}, "connected": {"type": "boolean"},
-                        "phoneNumber": {"type": ["string", "null"]}, "waJid": {"type": ["string", "null"]},
-                        "waLid": {"type": ["string", "null"]}, "pushName": {"type": ["string", "null"]}}})),
+                op(
+                    Route::post,
+                    "/sessions/{session}:start",
+                    "startSession",
+                    "Start connecting (no-op when started)",
+                )
+                .response::<SessionView>(),
+                start_session,
             )
-    }
-
-    fn handle(req: Request) -> Result<Response, ApiError> {
-        let view = |s: Session| gateway_sdk::ok(&SessionView::from(s));
-        match req.operation_id.as_str() {
-            "listSessions" | "adminListSessions" => {
-                let page = req.page()?;
-                let mut all = if req.operation_id == "adminListSessions" {
-                    sc::list_all_sessions()?
-                } else {
-                    sc::list_sessions()?
-                };
-                all.sort_by(|a, b| a.id.cmp(&b.id));
-                let start = match &page.after {
-                    Some(after) => all.partition_point(|s| s.id.as_bytes() <= after.as_slice()),
-                    None => 0,
-                };
-                let rest = &all[start..];
-                let limit = page.limit as usize;
-                let next_cursor = (rest.len() > limit)
-                    .then(|| gateway_sdk::encode_cursor(rest[limit - 1].id.as_bytes()));
-                let data: Vec<SessionView> = rest
-                    .iter()
-                    .take(limit)
-                    .cloned()
-                    .map(SessionView::from)
-                    .collect();
-                Ok(gateway_sdk::ok(&Page { data, next_cursor }))
-            }
-            "createSession" => {
-                let b: CreateBody = req.json()?;
-                if b.label.as_ref().is_some_and(|l| l.chars().count() > 100) {
-                    return Err(ApiError::invalid_field(
-                        "label",
-                        "label must be at most 100 characters",
-                    ));
-                }
-                let s = sc::create(&SessionOptions {
-                    label: b.label,
-                    auto_read: b.auto_read,
-                    presence_typing: b.presence_typing,
-                    start: b.start,
-                })?;
-                Ok(gateway_sdk::created(&SessionView::from(s)))
-            }
-            "getSession" => Ok(view(sc::get(req.session_id()?)?)),
-            "deleteSession" => {
-                sc::delete(req.session_id()?)?;
-                Ok(gateway_sdk::no_content())
-            }
-            "startSession" => Ok(view(sc::start(req.session_id()?)?)),
-            "stopSession" => Ok(view(sc::stop(req.session_id()?)?)),
-            "restartSession" => Ok(view(sc::restart(req.session_id()?)?)),
-            "logoutSession" => Ok(view(sc::logout(req.session_id()?)?)),
-            "sessionQR" => {
-                let format = req.query("format").unwrap_or("json");
-                if !matches!(format, "json" | "png") {
-                    return Err(ApiError::invalid_field(
-                        "format",
-                        "format must be json or png",
-                    ));
-                }
-                let Some(code) = sc::qr(req.session_id()?)? else {
-                    return Err(ApiError::not_found(
-                        "no QR code yet; pairing is starting, retry shortly",
-                    ));
-                };
-                if format == "png" {
-                    let png = qr::render_png(&code.code)?;
-                    return Ok(gateway_sdk::bytes(200, "image/png", png));
-                }
-                Ok(gateway_sdk::ok(
-                    &json!({"code": code.code, "expiresAt": code.expires_at}),
-                ))
-            }
-            "sessionPairingCode" => {
-                let b: PairingBody = req.json()?;
-                let phone = b.phone.as_str().ok_or_else(|| {
-                    ApiError::invalid_field("phone", "phone must be a string of digits")
-                })?;
-                let digits = gateway_sdk::jid::parse_phone(phone, false)
-                    .map_err(|e| ApiError::invalid_field("phone", e.to_string()))?;
-                let code = sc::request_pairing_code(req.session_id()?, &digits)?;
-                Ok(gateway_sdk::ok(
-                    &json!({"code": code.code, "expiresAt": code.expires_at}),
-                ))
-            }
-            "sessionMe" => {
-                let s = sc::get(req.session_id()?)?;
-                if s.wa_jid.is_none() {
-                    return Err(ApiError::not_found("session has never been paired"));
-                }
-                Ok(gateway_sdk::ok(&json!({
-                    "sessionId": s.id,
-                    "status": s.status,
-                    "connected": s.status == "working",
-                    "phoneNumber": s.phone_number,
-                    "waJid": s.wa_jid,
-                    "waLid": s.wa_lid,
-                    "pushName": s.push_name,
-                })))
-            }
-            other => Err(ApiError::not_found(format!("unknown operation {other}"))),
-        }
+            .route(
+                op(
+                    Route::post,
+                    "/sessions/{session}:stop",
+                    "stopSession",
+                    "Disconnect, keeping the pairing (no-op when stopped)",
+                )
+                .response::<SessionView>(),
+                stop_session,
+            )
+            .route(
+                op(
+                    Route::post,
+                    "/sessions/{session}:restart",
+                    "restartSession",
+                    "Stop then start, keeping the pairing",
+                )
+                .response::<SessionView>(),
+                restart_session,
+            )
+            .route(
+                op(
+                    Route::post,
+                    "/sessions/{session}:logout",
+                    "logoutSession",
+                    "Unlink the device; the session row stays",
+                )
+                .response::<SessionView>(),
+                logout_session,
+            )
+            .route(
+                op(
+                    Route::get,
+                    "/sessions/{session}/qr",
+                    "sessionQR",
+                    "The QR code to scan (starts pairing; 404 until a code exists)",
+                )
+                .query("format", "`png` for an image/png answer", false)
+                .response::<CodeView>(),
+                session_qr,
+            )
+            .route(
+                op(
+                    Route::post,
+                    "/sessions/{session}/pairing-code",
+                    "sessionPairingCode",
+                    "A code to type on the phone instead of scanning",
+                )
+                .request::<PairingCodeRequest>()
+                .response::<CodeView>(),
+                session_pairing_code,
+            )
+            .route(
+                Route::get(
+                    "/admin/sessions",
+                    Capability::PlatformAdmin,
+                    "adminListSessions",
+                )
+                .summary("Every organization's sessions (super_admin only)")
+                .paged()
+                .response::<Page<SessionView>>(),
+                admin_list_sessions,
+            )
+            .route(
+                op(
+                    Route::get,
+                    "/sessions/{session}/me",
+                    "sessionMe",
+                    "The paired account (404 when never paired)",
+                )
+                .response::<Me>(),
+                session_me,
+            )
     }
 }
 

@@ -261,6 +261,7 @@ impl Engine for WhatsappWeb {
         tokio::task::spawn_blocking(move || RedbBackend::wipe(&db, &sid))
             .await
             .map_err(|e| EngineError::Failed(e.to_string()))?
+            .map(|_| ())
             .map_err(|e| EngineError::Failed(e.to_string()))
     }
 

@@ -119,3 +119,49 @@ fn batch_is_atomic_and_purge_removes_a_session_for_every_owner() {
     assert_eq!(b.get(&s, b"z").unwrap(), None);
     assert_eq!(a.get(&keep, b"1").unwrap().unwrap(), b"kept");
 }
+
+#[test]
+fn purge_removes_every_row_of_one_owner_beyond_any_scan_limit() {
+    let (_d, db) = open();
+    let engine = ScopedKv::new(db.clone(), crate::storage::ENGINE_KV, "sandbox");
+    let other = ScopedKv::new(db.clone(), crate::storage::ENGINE_KV, "whatsapp");
+    let s = Scope::Session("S".into());
+    let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..2500u32)
+        .map(|i| (format!("blocked/{i:05}").into_bytes(), Some(b"1".to_vec())))
+        .collect();
+    engine.write(&s, &rows).unwrap();
+    other.put(&s, b"device", b"keys").unwrap();
+    engine
+        .put(&Scope::Session("T".into()), b"account", b"x")
+        .unwrap();
+    assert_eq!(engine.scan_all(&s, b"blocked/").unwrap().len(), 2500);
+    assert_eq!(engine.purge(&s).unwrap(), 2500);
+    assert!(engine.scan_all(&s, b"").unwrap().is_empty());
+    // Another owner's rows in the scope, and the owner's rows in another scope, stay.
+    assert_eq!(other.get(&s, b"device").unwrap().unwrap(), b"keys");
+    assert!(
+        engine
+            .get(&Scope::Session("T".into()), b"account")
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn scans_over_their_byte_budget_are_refused_before_holding_the_rows() {
+    let (_d, db) = open();
+    let a = kv(&db, "p");
+    let s = Scope::Session("S".into());
+    for i in 0..8u8 {
+        a.put(&s, &[b'v', i], &vec![i; 1000]).unwrap();
+    }
+    let range = |max_bytes| ScanRange {
+        limit: 100,
+        max_bytes,
+        ..Default::default()
+    };
+    assert_eq!(a.scan(&s, &range(Some(100_000))).unwrap().len(), 8);
+    let err = a.scan(&s, &range(Some(3_000))).unwrap_err();
+    assert!(matches!(err, StorageError::Invalid(m) if m == SCAN_TOO_LARGE));
+    assert_eq!(a.scan(&s, &range(None)).unwrap().len(), 8);
+}

@@ -1,68 +1,87 @@
-//! Reading a request: path and query values, the JSON body, the page asked for.
+//! One request routed to the plugin: path and query values, headers, the JSON body, the
+//! caller, the session and the page asked for.
 
-use super::Request;
+use super::Caller;
+use super::bindings::wa::gateway::types as wit;
 use crate::error::ApiError;
-use crate::paging::{decode_cursor, parse_limit};
+use crate::paging::PageRequest;
 use serde::de::DeserializeOwned;
 
-/// The page a list request asks for (API.md §1.6).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageRequest {
-    pub limit: u32,
-    /// The decoded cursor: where the previous page stopped.
-    pub after: Option<Vec<u8>>,
+/// A request the host routed here. The host has authenticated the caller, checked the
+/// route's capability and, for `{session}` routes, that the session is the caller's.
+#[derive(Debug, Clone)]
+pub struct Request {
+    inner: wit::Request,
 }
 
-/// Accessors on the generated [`Request`].
-pub trait RequestExt {
-    /// A path parameter (already percent-decoded).
-    fn param(&self, name: &str) -> Result<&str, ApiError>;
-    /// The first value of a query parameter.
-    fn query(&self, name: &str) -> Option<&str>;
-    /// A header value by lower-case name.
-    fn header(&self, name: &str) -> Option<&str>;
-    /// The session the route is about; the host has checked it is the caller's.
-    fn session_id(&self) -> Result<&str, ApiError>;
-    /// The body parsed as JSON; an empty body reads as `{}`.
-    fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError>;
-    /// `limit` and `cursor` from the query.
-    fn page(&self) -> Result<PageRequest, ApiError>;
-}
+impl Request {
+    pub(crate) fn from_wit(inner: wit::Request) -> Self {
+        Request { inner }
+    }
 
-impl RequestExt for Request {
-    fn param(&self, name: &str) -> Result<&str, ApiError> {
-        self.params
+    /// Upper-case HTTP method.
+    pub fn method(&self) -> &str {
+        &self.inner.method
+    }
+
+    /// The matched route template (`/sessions/{session}/notes`).
+    pub fn route(&self) -> &str {
+        &self.inner.route
+    }
+
+    pub fn operation_id(&self) -> &str {
+        &self.inner.operation_id
+    }
+
+    /// The path below `/api/v1`, as sent (still percent-encoded).
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    /// A path parameter, percent-decoded (`%40` arrives as `@`).
+    pub fn param(&self, name: &str) -> Result<&str, ApiError> {
+        self.inner
+            .params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .ok_or_else(|| ApiError::internal(format!("route has no parameter '{name}'")))
     }
 
-    fn query(&self, name: &str) -> Option<&str> {
-        self.query
+    /// The first value of a query parameter, percent-decoded.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.inner
+            .query
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+    /// Every query parameter in order.
+    pub fn query_pairs(&self) -> &[(String, String)] {
+        &self.inner.query
+    }
+
+    /// A header value by name (case-insensitive). Credentials are never passed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner
+            .headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn session_id(&self) -> Result<&str, ApiError> {
-        self.session
-            .as_deref()
-            .ok_or_else(|| ApiError::internal("route has no session"))
+    pub fn body(&self) -> &[u8] {
+        &self.inner.body
     }
 
-    fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
+    /// The body parsed as JSON; an empty body reads as `{}`. A body that does not fit `T`
+    /// is a validation error naming the line and column.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let body: &[u8] = if self.inner.body.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
-            &self.body
+            &self.inner.body
         };
         serde_json::from_slice(body).map_err(|e| {
             ApiError::validation(format!("request body is not valid: {e}"))
@@ -71,12 +90,25 @@ impl RequestExt for Request {
         })
     }
 
-    fn page(&self) -> Result<PageRequest, ApiError> {
-        let limit = parse_limit(self.query("limit"))?;
-        let after = match self.query("cursor").filter(|c| !c.is_empty()) {
-            Some(c) => Some(decode_cursor(c)?),
-            None => None,
-        };
-        Ok(PageRequest { limit, after })
+    pub fn caller(&self) -> &Caller {
+        &self.inner.caller
+    }
+
+    /// The session the route is about; the host has checked it is the caller's.
+    pub fn session_id(&self) -> Result<&str, ApiError> {
+        self.inner
+            .session
+            .as_deref()
+            .ok_or_else(|| ApiError::internal("route has no session"))
+    }
+
+    /// Echoed in the `x-request-id` response header; put it in your logs.
+    pub fn request_id(&self) -> &str {
+        &self.inner.request_id
+    }
+
+    /// `limit` and `cursor` from the query (API.md §1.6).
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        PageRequest::parse(self.query("limit"), self.query("cursor"))
     }
 }

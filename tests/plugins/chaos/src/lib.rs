@@ -1,9 +1,10 @@
 //! A deliberately faulty plugin for the gateway's fault-isolation tests: one route traps,
 //! one loops forever, one allocates without bound, one answers normally.
 
-use gateway_sdk::store;
+use gateway_sdk::store::{self, Tx};
 use gateway_sdk::{
-    ApiError, Capability, Event, Manifest, Plugin, Request, RequestExt, Response, Route,
+    ApiError, Capability, Event, Json, Manifest, Plugin, Request, Response, Route, json,
+    serde_json::Value,
 };
 
 struct Chaos;
@@ -21,67 +22,200 @@ const VERSION: &str = if cfg!(feature = "v2") {
     "1.0.0"
 };
 
+type JsonAnswer = Result<Json<Value>, ApiError>;
+
 /// An answer that is all one version: a torn answer would mix digits.
-fn versioned() -> gateway_sdk::serde_json::Value {
+fn versioned(_req: &Request) -> JsonAnswer {
     let digit = if cfg!(feature = "v2") { "2" } else { "1" };
-    gateway_sdk::json!({"version": VERSION, "body": digit.repeat(4096)})
+    Ok(Json(
+        json!({"version": VERSION, "body": digit.repeat(4096)}),
+    ))
+}
+
+fn ok(_req: &Request) -> JsonAnswer {
+    Ok(Json(json!({"ok": true})))
+}
+
+fn trap(req: &Request) -> JsonAnswer {
+    let v: Vec<u8> = Vec::new();
+    // An out-of-bounds index panics, which aborts: a wasm trap.
+    let i = req.path().len() + 10;
+    Ok(Json(json!(v[i])))
+}
+
+fn spin(_req: &Request) -> JsonAnswer {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn hoard(_req: &Request) -> JsonAnswer {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; 1 << 20];
+        chunk[0] = hoard.len() as u8;
+        hoard.push(std::hint::black_box(chunk));
+    }
+}
+
+fn echo(req: &Request) -> JsonAnswer {
+    Ok(Json(json!({
+        "value": req.param("value")?,
+        "route": req.route(),
+        "path": req.path(),
+        "query": req.query_pairs(),
+    })))
+}
+
+fn echo_static(_req: &Request) -> JsonAnswer {
+    Ok(Json(json!({"static": true})))
+}
+
+fn shout(req: &Request) -> JsonAnswer {
+    Ok(Json(json!({"value": req.param("value")?.to_uppercase()})))
+}
+
+fn kv_loop(req: &Request) -> JsonAnswer {
+    let n: u32 = req
+        .query("n")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+        .min(100_000);
+    let mut found = 0u32;
+    for _ in 0..n {
+        if store::get(b"bench")?.is_some() {
+            found += 1;
+        }
+    }
+    Ok(Json(json!({"reads": n, "found": found})))
+}
+
+fn slow_version(req: &Request) -> JsonAnswer {
+    let ms: u64 = req
+        .query("ms")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(300)
+        .min(2000);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    versioned(req)
+}
+
+fn kv_put(req: &Request) -> Result<(), ApiError> {
+    store::put(req.param("key")?.as_bytes(), req.body())
+}
+
+fn kv_get(req: &Request) -> Result<Response, ApiError> {
+    match store::get(req.param("key")?.as_bytes())? {
+        Some(v) => Ok(gateway_sdk::bytes(200, "application/octet-stream", v)),
+        None => Err(ApiError::not_found("no such key")),
+    }
+}
+
+fn received_events(_req: &Request) -> JsonAnswer {
+    let events = store::scan_all_json::<Value>(b"event/")?;
+    Ok(Json(Value::Array(
+        events.into_iter().map(|(_, v)| v).collect(),
+    )))
+}
+
+/// Keeps every subscribed event, keyed by arrival order, in the session's storage.
+fn record_event(event: &Event) -> Result<(), ApiError> {
+    let n = store::get_json::<u64>(b"count")?.unwrap_or(0) + 1;
+    let payload: Value = event.payload().unwrap_or_default();
+    let mut tx = Tx::new();
+    tx.put_json(
+        format!("event/{n:08}").as_bytes(),
+        &json!({
+            "id": event.id(),
+            "name": event.name(),
+            "session": event.session(),
+            "organization": event.organization(),
+            "timestamp": event.timestamp(),
+            "payload": payload,
+        }),
+    )?;
+    tx.put_json(b"count", &n)?;
+    tx.commit()
 }
 
 impl Plugin for Chaos {
     fn manifest() -> Manifest {
+        let read = |path: &str, id: &str, summary: &str| {
+            Route::get(path, Capability::Read, id).summary(summary)
+        };
         Manifest::new(NAME, VERSION)
-            .route(Route::get("/chaos/ok", Capability::Read, "chaosOk").summary("Answers 200"))
-            .route(Route::get("/chaos/trap", Capability::Read, "chaosTrap").summary("Traps"))
+            .route(read("/chaos/ok", "chaosOk", "Answers 200"), ok)
+            .route(read("/chaos/trap", "chaosTrap", "Traps"), trap)
             .route(
-                Route::get("/chaos/version", Capability::Read, "chaosVersion")
-                    .summary("Which build answers"),
+                read("/chaos/version", "chaosVersion", "Which build answers"),
+                versioned,
             )
             .route(
-                Route::get("/chaos/kv-loop", Capability::Read, "chaosKvLoop")
-                    .summary("Reads one key n times (storage call cost)")
-                    .query("n", "how many reads (at most 100000)", false),
+                read(
+                    "/chaos/kv-loop",
+                    "chaosKvLoop",
+                    "Reads one key n times (storage call cost)",
+                )
+                .query("n", "how many reads (at most 100000)", false),
+                kv_loop,
             )
             .route(
-                Route::get("/chaos/slow-version", Capability::Read, "chaosSlowVersion")
-                    .summary("Which build answers, after a pause")
-                    .query("ms", "pause in milliseconds (at most 2000)", false),
+                read(
+                    "/chaos/slow-version",
+                    "chaosSlowVersion",
+                    "Which build answers, after a pause",
+                )
+                .query("ms", "pause in milliseconds (at most 2000)", false),
+                slow_version,
+            )
+            .route(read("/chaos/loop", "chaosLoop", "Never returns"), spin)
+            .route(
+                read("/chaos/oom", "chaosOom", "Allocates without bound"),
+                hoard,
             )
             .route(
-                Route::get("/chaos/loop", Capability::Read, "chaosLoop").summary("Never returns"),
+                read(
+                    "/chaos/echo/{value}",
+                    "chaosEcho",
+                    "Echoes a path parameter",
+                ),
+                echo,
             )
             .route(
-                Route::get("/chaos/oom", Capability::Read, "chaosOom")
-                    .summary("Allocates without bound"),
-            )
-            .route(
-                Route::get("/chaos/echo/{value}", Capability::Read, "chaosEcho")
-                    .summary("Echoes a path parameter"),
-            )
-            .route(
-                Route::get("/chaos/echo/static", Capability::Read, "chaosEchoStatic")
-                    .summary("A static segment beside a parameter"),
+                read(
+                    "/chaos/echo/static",
+                    "chaosEchoStatic",
+                    "A static segment beside a parameter",
+                ),
+                echo_static,
             )
             .route(
                 Route::post("/chaos/echo/{value}:shout", Capability::Read, "chaosShout")
                     .summary("A colon custom method"),
+                shout,
             )
             .route(
-                Route::get(
+                read(
                     "/sessions/{session}/chaos-events",
-                    Capability::Read,
                     "chaosEvents",
-                )
-                .summary("Events this plugin received for a session, in order"),
+                    "Events this plugin received for a session, in order",
+                ),
+                received_events,
             )
-            .event("session.status")
-            .event("auth.qr")
             .route(
                 Route::put("/chaos/kv/{key}", Capability::Send, "chaosOrgPut")
-                    .summary("Stores raw bytes for the organization"),
+                    .summary("Stores raw bytes for the organization")
+                    .status(204),
+                kv_put,
             )
             .route(
-                Route::get("/chaos/kv/{key}", Capability::Read, "chaosOrgGet")
-                    .summary("Reads raw bytes of the organization"),
+                read(
+                    "/chaos/kv/{key}",
+                    "chaosOrgGet",
+                    "Reads raw bytes of the organization",
+                ),
+                kv_get,
             )
             .route(
                 Route::put(
@@ -89,109 +223,20 @@ impl Plugin for Chaos {
                     Capability::Send,
                     "chaosPut",
                 )
-                .summary("Stores raw bytes for a session"),
+                .summary("Stores raw bytes for a session")
+                .status(204),
+                kv_put,
             )
             .route(
-                Route::get(
+                read(
                     "/sessions/{session}/chaos-kv/{key}",
-                    Capability::Read,
                     "chaosGet",
-                )
-                .summary("Reads raw bytes of a session"),
+                    "Reads raw bytes of a session",
+                ),
+                kv_get,
             )
-    }
-
-    fn handle(request: Request) -> Result<Response, ApiError> {
-        match request.operation_id.as_str() {
-            "chaosOk" => Ok(gateway_sdk::ok(&gateway_sdk::json!({"ok": true}))),
-            "chaosTrap" => {
-                #[allow(clippy::diverging_sub_expression)]
-                let v: Vec<u8> = Vec::new();
-                // An out-of-bounds index panics, which aborts: a wasm trap.
-                let i = request.path.len() + 10;
-                Ok(gateway_sdk::ok(&v[i]))
-            }
-            "chaosLoop" => {
-                let mut n: u64 = 0;
-                loop {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
-            }
-            "chaosOom" => {
-                let mut hoard: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    let mut chunk = vec![0u8; 1 << 20];
-                    chunk[0] = hoard.len() as u8;
-                    hoard.push(std::hint::black_box(chunk));
-                }
-            }
-            "chaosEcho" => Ok(gateway_sdk::ok(&gateway_sdk::json!({
-                "value": request.param("value")?,
-                "route": request.route,
-                "path": request.path,
-                "query": request.query,
-            }))),
-            "chaosVersion" => Ok(gateway_sdk::ok(&versioned())),
-            "chaosKvLoop" => {
-                let n: u32 = request
-                    .query("n")
-                    .and_then(|m| m.parse().ok())
-                    .unwrap_or(0)
-                    .min(100_000);
-                let mut found = 0u32;
-                for _ in 0..n {
-                    if store::get(b"bench")?.is_some() {
-                        found += 1;
-                    }
-                }
-                Ok(gateway_sdk::ok(
-                    &gateway_sdk::json!({"reads": n, "found": found}),
-                ))
-            }
-            "chaosSlowVersion" => {
-                let ms: u64 = request
-                    .query("ms")
-                    .and_then(|m| m.parse().ok())
-                    .unwrap_or(300)
-                    .min(2000);
-                std::thread::sleep(std::time::Duration::from_millis(ms));
-                Ok(gateway_sdk::ok(&versioned()))
-            }
-            "chaosEchoStatic" => Ok(gateway_sdk::ok(&gateway_sdk::json!({"static": true}))),
-            "chaosShout" => Ok(gateway_sdk::ok(&gateway_sdk::json!({
-                "value": request.param("value")?.to_uppercase(),
-            }))),
-            "chaosOrgPut" | "chaosPut" => {
-                store::put(request.param("key")?.as_bytes(), &request.body)?;
-                Ok(gateway_sdk::no_content())
-            }
-            "chaosOrgGet" | "chaosGet" => match store::get(request.param("key")?.as_bytes())? {
-                Some(v) => Ok(gateway_sdk::bytes(200, "application/octet-stream", v)),
-                None => Err(ApiError::not_found("no such key")),
-            },
-            "chaosEvents" => {
-                let events = store::scan_all_json::<gateway_sdk::serde_json::Value>(b"event/")?;
-                let list: Vec<_> = events.into_iter().map(|(_, v)| v).collect();
-                Ok(gateway_sdk::ok(&list))
-            }
-            other => Err(ApiError::not_found(format!("no operation {other}"))),
-        }
-    }
-
-    /// Keeps every subscribed event, keyed by arrival order, in the session's storage.
-    fn on_event(event: Event) -> Result<(), ApiError> {
-        let n = store::get_json::<u64>(b"count")?.unwrap_or(0) + 1;
-        let mut batch = store::Batch::new();
-        batch.put_json(format!("event/{n:08}").as_bytes(), &gateway_sdk::json!({
-            "id": event.id,
-            "name": event.name,
-            "session": event.session,
-            "organization": event.organization,
-            "timestamp": event.timestamp,
-            "payload": gateway_sdk::serde_json::from_str::<gateway_sdk::serde_json::Value>(&event.payload).unwrap_or_default(),
-        }))?;
-        batch.put_json(b"count", &n)?;
-        batch.commit()
+            .on("session.status", record_event)
+            .on("auth.qr", record_event)
     }
 }
 

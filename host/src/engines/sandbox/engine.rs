@@ -1,0 +1,197 @@
+//! The [`Engine`] implementation: lifecycle calls start and stop the simulation; live
+//! calls answer from the world file and the session's stored block list.
+
+use super::*;
+
+/// The handle the engine trait needs: `start` spawns tasks holding an `Arc` of the engine.
+pub struct Sandbox(pub Arc<SandboxEngine>);
+
+#[async_trait]
+impl Engine for Sandbox {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn start(&self, session: &str) -> Result<(), EngineError> {
+        let generation = {
+            let mut sims = self.0.sims.lock().expect("lock");
+            let s = sims.entry(session.to_owned()).or_default();
+            if s.running {
+                return Ok(());
+            }
+            s.generation += 1;
+            s.running = true;
+            s.connected = false;
+            s.dropped = false;
+            s.generation
+        };
+        let task = self.0.clone().run(session.to_owned(), generation);
+        if let Some(s) = self.0.sims.lock().expect("lock").get_mut(session) {
+            s.task = Some(task);
+        }
+        Ok(())
+    }
+
+    async fn stop(&self, session: &str) -> Result<(), EngineError> {
+        self.0.halt(session);
+        Ok(())
+    }
+
+    async fn logout(&self, session: &str) -> Result<(), EngineError> {
+        self.0.halt(session);
+        self.0.forget(session)?;
+        self.0.sims.lock().expect("lock").remove(session);
+        Ok(())
+    }
+
+    async fn request_pairing_code(
+        &self,
+        session: &str,
+        phone: &str,
+    ) -> Result<PairingCode, EngineError> {
+        if self.0.account(session)?.is_some() {
+            return Err(EngineError::Invalid("session is already paired".into()));
+        }
+        let mut sims = self.0.sims.lock().expect("lock");
+        let s = sims
+            .get_mut(session)
+            .filter(|s| s.running)
+            .ok_or_else(|| EngineError::NotConnected("session is not running".into()))?;
+        let digits = digest_number(&["pair", session, phone, &s.generation.to_string()], 8);
+        const LETTERS: &[u8] = b"ABCDEFGHJKLMNPQRSTVWXYZ";
+        let letters: String = digits
+            .bytes()
+            .take(4)
+            .map(|d| char::from(LETTERS[(d - b'0') as usize * 2 % LETTERS.len()]))
+            .collect();
+        let code = PairingCode {
+            code: format!("{letters}-{}", &digits[4..8]),
+            expires_at: now_ms() + self.0.config.code_ttl_ms,
+        };
+        s.pair_code = Some((code.clone(), phone.to_owned()));
+        Ok(code)
+    }
+
+    async fn check_phone(&self, session: &str, phone: &str) -> Result<OnWhatsapp, EngineError> {
+        self.0.live(session)?;
+        let digits = gateway_sdk::jid::parse_phone(phone, true)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        Ok(match self.0.world.by_phone(&digits) {
+            Some(c) => OnWhatsapp {
+                query: digits,
+                is_on_whatsapp: true,
+                jid: c.phone_jid(),
+                lid: Some(c.lid.clone()),
+            },
+            None => OnWhatsapp::absent(digits),
+        })
+    }
+
+    async fn profile_picture(
+        &self,
+        session: &str,
+        jid: &Jid,
+    ) -> Result<Option<Picture>, EngineError> {
+        self.0.live(session)?;
+        let c = self.0.known(jid)?;
+        if c.picture_hidden {
+            return Ok(None);
+        }
+        Ok(c.picture.as_ref().map(|p| {
+            // Time-limited like WhatsApp's CDN links.
+            let expires = now_ms() / 1000 + 3600;
+            Picture {
+                id: p.id.clone(),
+                url: format!("{}?oe={expires:x}", p.url),
+                kind: "image".into(),
+                direct_path: format!("/v/t61.24694-24/{}", p.id),
+            }
+        }))
+    }
+
+    async fn about(&self, session: &str, jid: &Jid) -> Result<String, EngineError> {
+        self.0.live(session)?;
+        Ok(self.0.known(jid)?.about.clone())
+    }
+
+    async fn block(&self, session: &str, jid: &Jid) -> Result<(), EngineError> {
+        self.0.live(session)?;
+        let key_jid = self.0.block_key(jid);
+        let key = blocked_key(&key_jid);
+        let scope = SandboxEngine::scope(session);
+        let already = self
+            .0
+            .kv
+            .get(&scope, &key)
+            .map_err(|e| EngineError::Failed(e.to_string()))?
+            .is_some();
+        if !already {
+            let at = now_ms().to_string().into_bytes();
+            self.0.write(scope, vec![(key, Some(at))]).await?;
+            self.0.domain(
+                session,
+                "blocklist.update",
+                json!({"action": "block", "jid": key_jid.to_string()}),
+            );
+        }
+        Ok(())
+    }
+
+    async fn unblock(&self, session: &str, jid: &Jid) -> Result<(), EngineError> {
+        self.0.live(session)?;
+        let key_jid = self.0.block_key(jid);
+        let scope = SandboxEngine::scope(session);
+        let key = blocked_key(&key_jid);
+        // Unblocking someone not blocked changes nothing: no write, no event.
+        let blocked = self
+            .0
+            .kv
+            .get(&scope, &key)
+            .map_err(|e| EngineError::Failed(e.to_string()))?
+            .is_some();
+        if blocked {
+            self.0.write(scope, vec![(key, None)]).await?;
+            self.0.domain(
+                session,
+                "blocklist.update",
+                json!({"action": "unblock", "jid": key_jid.to_string()}),
+            );
+        }
+        Ok(())
+    }
+
+    async fn blocklist(&self, session: &str) -> Result<Vec<BlockedContact>, EngineError> {
+        self.0.live(session)?;
+        Ok(self
+            .0
+            .blocked(session)?
+            .into_iter()
+            .map(|(jid, at)| {
+                let parsed = Jid::parse(&jid).ok();
+                let contact = parsed.as_ref().and_then(|j| self.0.world.contact(j));
+                let (jid, lid) = match contact {
+                    Some(c) => (
+                        c.phone_jid().unwrap_or_else(|| c.lid.clone()),
+                        Some(c.lid.clone()),
+                    ),
+                    None => (
+                        jid.clone(),
+                        parsed.filter(|j| j.is_lid()).map(|j| j.to_string()),
+                    ),
+                };
+                BlockedContact {
+                    jid,
+                    lid,
+                    blocked_at: (at > 0).then_some(at),
+                }
+            })
+            .collect())
+    }
+
+    async fn shutdown(&self) {
+        let sessions: Vec<String> = self.0.sims.lock().expect("lock").keys().cloned().collect();
+        for s in sessions {
+            self.0.halt(&s);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! A stand-in WhatsApp server for tests (work in progress).
