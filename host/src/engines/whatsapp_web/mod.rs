@@ -5,26 +5,39 @@
 //! watches it, reports each failed attempt with the reason (a probe of the WhatsApp host
 //! tells a DNS failure from an unreachable host from a refused handshake), and gives up
 //! after `engine.whatsapp_rust.max_attempts` consecutive failures.
+//!
+//! The client's events reach the callback in arrival order (one mailbox per session), so
+//! a message comes before its edit and a `delivered` before its `read`. Inbound messages
+//! can be committed before WhatsApp is acknowledged through an [`InboundJournal`]
+//! (the library's `InboundDurabilityHook`).
 
+mod archive;
+mod content;
+mod messaging;
 mod store;
 mod translate;
 
 pub use store::RedbBackend;
 
 use super::{
-    Account, BlockedContact, Engine, EngineError, EngineEvent, EngineSink, OnWhatsapp, PairingCode,
-    Picture,
+    Account, BlockedContact, ChatSettings, ChatState, Engine, EngineError, EngineEvent, EngineSink,
+    MediaBlob, MessageRef, OnWhatsapp, OutgoingMessage, PairingCode, Picture, SendError, SentAck,
 };
 use crate::clock::now_ms;
 use crate::config::WhatsappRustConfig;
 use crate::storage::Database;
+use archive::Archive;
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use gateway_sdk::Jid;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use whatsapp_rust::bot::{Bot, BotHandle};
-use whatsapp_rust::{Client, ErrorChainExt};
+use whatsapp_rust::bot::{Bot, BotHandle, EventDelivery};
+use whatsapp_rust::http::UreqHttpClient;
+use whatsapp_rust::transport::TokioWebSocketTransportFactory;
+use whatsapp_rust::types::events::{Event, InboundMessage};
+use whatsapp_rust::{Client, ErrorChainExt, InboundDurabilityHook};
 
 /// How often the supervisor looks at a session's connection.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
@@ -32,12 +45,28 @@ const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
 const WHATSAPP_HOST: &str = "web.whatsapp.com:443";
 /// How long a graceful stop may take before the client task is aborted.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The client version stated to a server of our own (`engine.whatsapp_rust.server_url`).
+const STANDIN_CLIENT_VERSION: (u32, u32, u32) = (2, 3000, 0);
 /// Pair codes are valid for about three minutes.
 const PAIR_CODE_TTL_MS: u64 = 180_000;
+/// Events a session's client may queue for the callback while it waits on plugins; past
+/// that the library drops (and counts) events rather than stall the connection.
+const EVENT_MAILBOX: usize = 8192;
+
+/// Commits a batch of a session's inbound messages — as the events the engine would
+/// otherwise publish (`message`, `message.reaction`, `poll.vote`…), in order — before
+/// WhatsApp is told they arrived. `Ok` acknowledges them and the engine does not publish
+/// them itself: the journal owns their delivery. `Err` leaves them unacknowledged; WhatsApp
+/// delivers them again on the next connection (the same batch may come again after a
+/// crash, too: keep it idempotent by `(chat, id)`). Called on the receive path, so a slow
+/// journal slows the session's inbound traffic.
+pub type InboundJournal =
+    Arc<dyn Fn(String, Vec<EngineEvent>) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 struct Run {
     generation: u64,
     client: Arc<Client>,
+    outbound: Arc<messaging::Outbound>,
     handle: Option<BotHandle>,
     supervisor: tokio::task::JoinHandle<()>,
 }
@@ -46,6 +75,7 @@ struct Inner {
     sink: EngineSink,
     db: Database,
     config: WhatsappRustConfig,
+    journal: Option<InboundJournal>,
     runs: Mutex<HashMap<String, Run>>,
     generations: Mutex<u64>,
 }
@@ -55,21 +85,89 @@ pub struct WhatsappWeb(Arc<Inner>);
 impl WhatsappWeb {
     /// The engine, ready to start sessions.
     pub fn engine(sink: EngineSink, db: Database, config: WhatsappRustConfig) -> Arc<dyn Engine> {
-        Arc::new(WhatsappWeb(Arc::new(Inner {
+        Arc::new(WhatsappWeb::new(sink, db, config, None))
+    }
+
+    /// The engine with inbound messages committed to `journal` before WhatsApp is
+    /// acknowledged (at-least-once instead of at-most-once; see [`InboundJournal`]).
+    pub fn engine_with_journal(
+        sink: EngineSink,
+        db: Database,
+        config: WhatsappRustConfig,
+        journal: InboundJournal,
+    ) -> Arc<dyn Engine> {
+        Arc::new(WhatsappWeb::new(sink, db, config, Some(journal)))
+    }
+
+    fn new(
+        sink: EngineSink,
+        db: Database,
+        config: WhatsappRustConfig,
+        journal: Option<InboundJournal>,
+    ) -> WhatsappWeb {
+        WhatsappWeb(Arc::new(Inner {
             sink,
             db,
             config,
+            journal,
             runs: Mutex::new(HashMap::new()),
             generations: Mutex::new(0),
-        })))
+        }))
     }
+}
+
+/// The library's durability hook, handing each batch to the [`InboundJournal`].
+struct JournalHook {
+    session: Arc<str>,
+    archive: Archive,
+    journal: InboundJournal,
+}
+
+#[whatsapp_rust::async_trait]
+impl InboundDurabilityHook for JournalHook {
+    async fn on_messages(
+        &self,
+        client: Arc<Client>,
+        batch: &[InboundMessage],
+    ) -> whatsapp_rust::anyhow::Result<()> {
+        let events = translate::messages(&self.session, &self.archive, &client, batch).await;
+        (self.journal)(self.session.to_string(), events)
+            .await
+            .map_err(|e| whatsapp_rust::anyhow::anyhow!("the inbound journal refused: {e}"))
+    }
+}
+
+/// The HTTP client for media and version look-ups. Against a server of our own (test
+/// builds only) its CDN's self-signed certificate is accepted.
+fn http_client(server_url: Option<&str>) -> UreqHttpClient {
+    #[cfg(feature = "test-server")]
+    if server_url.is_some() {
+        let tls = ureq::tls::TlsConfig::builder()
+            .disable_verification(true)
+            .build();
+        let agent: ureq::Agent = ureq::config::Config::builder()
+            .tls_config(tls)
+            .build()
+            .into();
+        return UreqHttpClient::with_agent(agent);
+    }
+    #[cfg(not(feature = "test-server"))]
+    let _ = server_url;
+    UreqHttpClient::new()
 }
 
 impl Inner {
     fn client(&self, session: &str) -> Result<Arc<Client>, EngineError> {
+        self.live(session).map(|(c, _)| c)
+    }
+
+    /// A connected session's client and its sending state.
+    fn live(&self, session: &str) -> Result<(Arc<Client>, Arc<messaging::Outbound>), EngineError> {
         let runs = self.runs.lock().expect("lock");
         match runs.get(session) {
-            Some(r) if r.client.is_connected() && r.client.is_logged_in() => Ok(r.client.clone()),
+            Some(r) if r.client.is_connected() && r.client.is_logged_in() => {
+                Ok((r.client.clone(), r.outbound.clone()))
+            }
             Some(_) => Err(EngineError::NotConnected(
                 "the session is not connected to WhatsApp".into(),
             )),
@@ -77,6 +175,11 @@ impl Inner {
                 "the session is not started".into(),
             )),
         }
+    }
+
+    /// The session's remembered messages.
+    fn archive(&self, session: &str) -> Archive {
+        Archive::new(self.db.clone(), session)
     }
 
     fn is_current(&self, session: &str, generation: u64) -> bool {
@@ -122,7 +225,7 @@ impl Inner {
                 continue;
             }
             reported = failures;
-            let why = probe().await;
+            let why = probe(self.config.server_url.as_deref()).await;
             if max > 0 && failures >= max {
                 tracing::warn!(session, failures, reason = %why, "giving up on the connection");
                 self.sink.send(EngineEvent::Failed {
@@ -149,21 +252,35 @@ impl Inner {
     }
 }
 
-/// Explains why WhatsApp is unreachable: name resolution, TCP reachability, or the
-/// protocol handshake itself.
-async fn probe() -> String {
-    let lookup = tokio::time::timeout(
-        Duration::from_secs(3),
-        tokio::net::lookup_host(WHATSAPP_HOST),
-    )
-    .await;
+/// Explains why WhatsApp (or the configured server) is unreachable: name resolution, TCP
+/// reachability, or the protocol handshake itself.
+async fn probe(server_url: Option<&str>) -> String {
+    let target = server_url
+        .and_then(|u| u.split_once("://"))
+        .map(|(scheme, rest)| {
+            let authority = rest.split('/').next().unwrap_or(rest);
+            if authority.contains(':') {
+                authority.to_owned()
+            } else if scheme == "wss" {
+                format!("{authority}:443")
+            } else {
+                format!("{authority}:80")
+            }
+        })
+        .unwrap_or_else(|| WHATSAPP_HOST.to_owned());
+    let name = target
+        .rsplit_once(':')
+        .map_or(target.as_str(), |(h, _)| h)
+        .to_owned();
+    let lookup =
+        tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host(&target)).await;
     let addrs: Vec<std::net::SocketAddr> = match lookup {
-        Err(_) => return "cannot resolve web.whatsapp.com (DNS timed out)".into(),
-        Ok(Err(e)) => return format!("cannot resolve web.whatsapp.com ({e})"),
+        Err(_) => return format!("cannot resolve {name} (DNS timed out)"),
+        Ok(Err(e)) => return format!("cannot resolve {name} ({e})"),
         Ok(Ok(a)) => a.collect(),
     };
     let Some(addr) = addrs.first() else {
-        return "cannot resolve web.whatsapp.com (no addresses)".into();
+        return format!("cannot resolve {name} (no addresses)");
     };
     match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr)).await {
         Err(_) => format!("cannot reach {addr} (timed out)"),
@@ -202,14 +319,51 @@ impl Engine for WhatsappWeb {
         let backend = Arc::new(RedbBackend::new(self.0.db.clone(), session));
         let sink = self.0.sink.clone();
         let sid: Arc<str> = Arc::from(session);
-        let bot = Bot::builder()
-            .with_backend_arc(backend)
+        let archive = self.0.archive(session);
+        let outbound = Arc::new(messaging::Outbound::default());
+        let server_url = self.0.config.server_url.as_deref();
+        let mut transport = TokioWebSocketTransportFactory::new();
+        let mut builder = Bot::builder().with_backend_arc(backend);
+        if let Some(url) = server_url {
+            // A server of our own (test builds only, see the config check): it does not
+            // publish WhatsApp Web's current version, so the client states a fixed one.
+            transport = transport.with_url(url.to_owned());
+            builder = builder.with_version(STANDIN_CLIENT_VERSION);
+        }
+        if let Some(journal) = &self.0.journal {
+            builder = builder.with_inbound_durability_hook(JournalHook {
+                session: sid.clone(),
+                archive: archive.clone(),
+                journal: journal.clone(),
+            });
+        }
+        let bot = builder
+            .with_transport_factory(transport)
+            .with_http_client(http_client(server_url))
+            .with_event_handler(messaging::AckListener(outbound.clone()))
+            .with_event_delivery(EventDelivery::Ordered {
+                capacity: EVENT_MAILBOX,
+            })
             .on_event(move |event, client| {
-                let events = translate::translate(&sid, &event, &client);
                 let sink = sink.clone();
+                let sid = sid.clone();
+                let archive = archive.clone();
                 async move {
+                    let events = translate::translate(&sid, &archive, &event, &client).await;
                     for e in events {
-                        sink.send(e);
+                        sink.send_waiting(e).await;
+                    }
+                    if matches!(&*event, Event::Connected(_)) {
+                        // Like WhatsApp's own clients, read the groups the account is in
+                        // on connect: their members and roles feed the stores. Off the
+                        // event path, so the connection's other events keep flowing.
+                        tokio::spawn(translate::sync_groups(sid, client, sink));
+                        tokio::task::spawn_blocking(move || {
+                            let cutoff = crate::clock::now_ms() as i64 - archive::RECENT_KEEP_MS;
+                            if let Err(e) = archive.sweep(cutoff) {
+                                tracing::warn!(error = %e, "cannot sweep old message copies");
+                            }
+                        });
                     }
                 }
             })
@@ -233,6 +387,7 @@ impl Engine for WhatsappWeb {
             Run {
                 generation,
                 client,
+                outbound,
                 handle: Some(handle),
                 supervisor,
             },
@@ -417,6 +572,53 @@ impl Engine for WhatsappWeb {
             .collect())
     }
 
+    async fn send_message(
+        &self,
+        session: &str,
+        message: &OutgoingMessage,
+    ) -> Result<SentAck, SendError> {
+        messaging::send(&self.0, session, message).await
+    }
+
+    async fn send_chat_state(
+        &self,
+        session: &str,
+        chat: &Jid,
+        state: ChatState,
+    ) -> Result<(), EngineError> {
+        messaging::chat_state(&self.0.client(session)?, chat, state).await
+    }
+
+    async fn mark_read(
+        &self,
+        session: &str,
+        chat: &Jid,
+        messages: &[MessageRef],
+    ) -> Result<(), EngineError> {
+        messaging::mark_read(&self.0.client(session)?, chat, messages).await
+    }
+
+    async fn apply_chat_settings(
+        &self,
+        session: &str,
+        chat: &Jid,
+        settings: ChatSettings,
+    ) -> Result<(), EngineError> {
+        messaging::apply_chat_settings(&self.0.client(session)?, chat, settings).await
+    }
+
+    async fn delete_chat(&self, session: &str, chat: &Jid) -> Result<(), EngineError> {
+        messaging::delete_chat(&self.0.client(session)?, chat).await
+    }
+
+    async fn download_media(
+        &self,
+        session: &str,
+        message: &MessageRef,
+    ) -> Result<MediaBlob, EngineError> {
+        messaging::download(&self.0, session, message).await
+    }
+
     async fn shutdown(&self) {
         let sessions: Vec<String> = self.0.runs.lock().expect("lock").keys().cloned().collect();
         for s in sessions {
@@ -436,3 +638,6 @@ fn account_of(client: &Client) -> Option<Account> {
         push_name: (!push.is_empty()).then_some(push),
     })
 }
+
+#[cfg(test)]
+mod tests;

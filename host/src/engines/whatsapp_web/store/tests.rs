@@ -56,6 +56,19 @@ async fn lid_mappings_keep_the_reverse_index_consistent() {
     assert_eq!(b.get_all_lid_mappings().await.unwrap().len(), 1);
 }
 
+/// Opens the database again once the previous handle has let go of it.
+async fn reopen(path: &std::path::Path) -> Database {
+    for _ in 0..100 {
+        match Database::open(path) {
+            Err(crate::storage::StorageError::Locked(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{} stayed locked", path.display());
+}
+
 #[tokio::test]
 async fn device_survives_reopen_and_wipe_removes_everything() {
     let dir = tempfile::tempdir().unwrap();
@@ -70,7 +83,8 @@ async fn device_survives_reopen_and_wipe_removes_everything() {
             .await
             .unwrap();
     }
-    let db = Database::open(&path).unwrap();
+    // The first handle's commit thread lets go of the file just after it is dropped.
+    let db = reopen(&path).await;
     let b = RedbBackend::new(db.clone(), "S1");
     assert!(b.load().await.unwrap().is_some());
     let mut devs = b.get_sender_key_devices("g@g.us").await.unwrap();
