@@ -66,6 +66,7 @@ fn error_response(description: &str) -> Value {
 
 /// The documented failures of every route, by status.
 fn error_statuses(
+    method: Method,
     target: &RouteTarget,
     template: &RouteTemplate,
 ) -> Vec<(&'static str, &'static str)> {
@@ -91,6 +92,27 @@ fn error_statuses(
         v.push((
             "501",
             "A LIVE call on a session that is not connected (not_implemented)",
+        ));
+    }
+    let writes = method != Method::Get;
+    if writes && target.spec().is_some() {
+        v.push((
+            "409",
+            "The resource's state forbids it, or an organization quota is full (conflict; `details.reason` `quota_exceeded`)",
+        ));
+        v.push((
+            "422",
+            "A body the contract answers with 422: a chat or webhook update, a reused Idempotency-Key (validation_error)",
+        ));
+        v.push((
+            "429",
+            "Over the session's send rate or queue (rate_limited); `Retry-After` says when to retry",
+        ));
+    }
+    if matches!(target, RouteTarget::Builtin(BuiltinRoute::CreateApiKey)) {
+        v.push((
+            "409",
+            "The organization has as many keys as it may (conflict, `details.reason` `quota_exceeded`)",
         ));
     }
     v
@@ -125,6 +147,16 @@ fn builtin_route_doc(h: BuiltinRoute) -> (&'static str, Option<Value>, Value, u1
             201,
         ),
         BuiltinRoute::RevokeApiKey => ("Revoke an API key", None, json!({}), 204),
+        BuiltinRoute::UploadMedia => (
+            "Upload a media file (the raw body, `content-type` its MIME type) to send by id within 24 h",
+            Some(json!({"type": "string", "format": "binary"})),
+            json!({"type": "object", "required": ["id", "mimetype", "size", "sha256", "expiresAt"], "properties": {
+                "id": {"type": "string", "description": "med_…"},
+                "mimetype": {"type": "string"}, "size": {"type": "integer"},
+                "sha256": {"type": "string"}, "fileName": {"type": ["string", "null"]},
+                "expiresAt": {"type": "integer"}}}),
+            201,
+        ),
     }
 }
 
@@ -202,7 +234,7 @@ pub fn document(catalog: &Catalog) -> Value {
             responses[&status.to_string()]["content"]["image/png"] =
                 json!({"schema": {"type": "string", "contentMediaType": "image/png"}});
         }
-        for (code, desc) in error_statuses(target, template) {
+        for (code, desc) in error_statuses(method, target, template) {
             responses.insert(code.to_owned(), error_response(desc));
         }
         if method == Method::Post || method == Method::Put || method == Method::Patch {
@@ -227,8 +259,21 @@ pub fn document(catalog: &Catalog) -> Value {
             "security": [{"bearer": []}, {"apiKey": []}],
         });
         if let Some(schema) = request {
+            // An upload is the file itself, of any type; everything else takes JSON.
+            let content_type = if operation_id == "uploadMedia" {
+                "*/*"
+            } else {
+                "application/json"
+            };
             op["requestBody"] =
-                json!({"required": true, "content": {"application/json": {"schema": schema}}});
+                json!({"required": true, "content": {content_type: {"schema": schema}}});
+        }
+        if operation_id == "uploadMedia" {
+            op["parameters"]
+                .as_array_mut()
+                .expect("parameters is a list")
+                .push(json!({"name": "filename", "in": "query", "required": false,
+                             "description": "the file's name, for documents", "schema": {"type": "string"}}));
         }
         paths
             .entry(key)
