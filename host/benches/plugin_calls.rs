@@ -72,6 +72,7 @@ fn context() -> CallContext {
         capabilities: CapabilitySet::default().with(Capability::Read),
         session: None,
         request_id: "req_bench".into(),
+        event_depth: 0,
     }
 }
 
@@ -89,13 +90,13 @@ fn calls(c: &mut Criterion) {
     g.bench_function("reused_instance", |b| {
         b.to_async(&rt).iter(|| async {
             let r = reused.handle(context(), &ok).await.unwrap().unwrap();
-            assert_eq!(r.status, 200);
+            assert_eq!(r.response.status, 200);
         })
     });
     g.bench_function("fresh_instance", |b| {
         b.to_async(&rt).iter(|| async {
             let r = fresh.handle(context(), &ok).await.unwrap().unwrap();
-            assert_eq!(r.status, 200);
+            assert_eq!(r.response.status, 200);
         })
     });
     // One storage read = (cost of 1000 reads − cost of none) / 1000.

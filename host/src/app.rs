@@ -2,15 +2,17 @@
 //! and shuts down gracefully on SIGTERM/SIGINT.
 
 use crate::auth::{ApiKeyStore, Authenticator};
-use crate::config::{Config, EngineKind};
+use crate::config::{Config, EngineKind, QuotasConfig};
 use crate::engines::sandbox::{IndexedWorld, Sandbox, SandboxEngine};
 use crate::engines::{Engine, EngineSink};
 use crate::events::EventBus;
 use crate::hostapi::PluginServices;
 use crate::http::{Listener, ServerLimits};
+use crate::media::MediaStore;
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
 use crate::plugins::{PluginRegistry, PluginRuntime};
-use crate::sessions::{SessionManager, SessionRegistry};
+use crate::sessions::{SessionManager, SessionPolicy, SessionRegistry};
 use crate::signals::{Signals, wait_for_shutdown};
 use crate::storage::Database;
 use std::sync::Arc;
@@ -26,6 +28,8 @@ pub struct App {
     pub sessions: Arc<SessionManager>,
     pub plugins: Arc<PluginRegistry>,
     pub metrics: Arc<Metrics>,
+    pub outbox: Outbox,
+    pub media: MediaStore,
     /// `/openapi.json`, rebuilt when the plugin catalog changes.
     pub openapi: crate::openapi::OpenApiCache,
     /// The sandbox's control surface, when the sandbox engine runs.
@@ -39,11 +43,14 @@ impl App {
     /// plugin runtime, and loads the plugins.
     pub async fn build(config: Config) -> anyhow::Result<Arc<App>> {
         let db = Database::open(&config.database_path())?;
-        let keys = Arc::new(ApiKeyStore::load(db.clone())?);
+        let keys = Arc::new(
+            ApiKeyStore::load(db.clone())?
+                .with_quota(QuotasConfig::cap(config.quotas.max_api_keys_per_org)),
+        );
         let registry = SessionRegistry::load(db.clone())?;
-        let (bus, plugin_events) = EventBus::new();
-        let (sink, engine_events) = EngineSink::channel();
         let metrics = Arc::new(Metrics::new());
+        let bus = EventBus::new(config.events.max_queued_per_session);
+        let sink = EngineSink::new(bus.clone(), metrics.clone());
 
         let (engine, sandbox): (Arc<dyn Engine>, Option<Arc<SandboxEngine>>) =
             match config.engine.kind {
@@ -52,13 +59,17 @@ impl App {
                         Some(path) => IndexedWorld::load(path)?,
                         None => IndexedWorld::default(),
                     };
-                    let engine =
-                        SandboxEngine::new(world, sink, db.clone(), config.engine.sandbox.clone());
+                    let engine = SandboxEngine::new(
+                        world,
+                        sink.clone(),
+                        db.clone(),
+                        config.engine.sandbox.clone(),
+                    );
                     (Arc::new(Sandbox(engine.clone())), Some(engine))
                 }
                 EngineKind::WhatsappRust => (
                     crate::engines::whatsapp_web::WhatsappWeb::engine(
-                        sink,
+                        sink.clone(),
                         db.clone(),
                         config.engine.whatsapp_rust.clone(),
                     ),
@@ -66,18 +77,61 @@ impl App {
                 ),
             };
         tracing::info!(engine = engine.name(), "engine ready");
+        if let (EngineKind::WhatsappRust, Some(url)) =
+            (config.engine.kind, &config.engine.whatsapp_rust.server_url)
+        {
+            tracing::warn!(
+                server = %url,
+                "test build: the whatsapp-rust engine talks to a server that is not WhatsApp, without checking its certificate chain"
+            );
+        }
 
-        let sessions = SessionManager::new(registry, engine, bus, config.gateway_id());
-        tokio::spawn(
-            sessions
-                .clone()
-                .run_events_counted(engine_events, metrics.clone()),
+        let sessions = SessionManager::new(
+            registry,
+            engine,
+            bus.clone(),
+            config.gateway_id(),
+            SessionPolicy {
+                engine_timeout: Duration::from_millis(config.engine.call_timeout_ms),
+                max_per_org: QuotasConfig::cap(config.quotas.max_sessions_per_org),
+                rate_per_min: config.messages.default_rate_per_min,
+                rate_per_hour: config.messages.default_rate_per_hour,
+            },
         );
+        sink.attach(&sessions);
+        let media = MediaStore::new(config.media_dir(), config.limits.max_media_bytes);
+        let outbox = Outbox::new(
+            db.clone(),
+            sessions.clone(),
+            bus.clone(),
+            media.clone(),
+            config.messages.clone(),
+        )?;
+        sink.attach_outbox(&outbox);
+        {
+            // A deleted session's queue and files go with it.
+            let outbox = outbox.clone();
+            sessions.on_delete(Arc::new(move |id: String| {
+                let outbox = outbox.clone();
+                Box::pin(async move {
+                    if let Err(e) = outbox.purge_session(&id).await {
+                        tracing::error!(session = %id, error = %e, "cannot remove the session's outbox");
+                    }
+                })
+            }));
+        }
 
+        let emits_config = config.clone();
         let services = Arc::new(PluginServices {
             sessions: sessions.clone(),
+            outbox: std::sync::OnceLock::from(outbox.clone()),
+            bus: bus.clone(),
+            emits: Arc::new(move |name: &str| emits_config.emits_for(name)),
+            plugin_timeout: Duration::from_millis(config.limits.plugin_timeout_ms),
+            sync_timeout: Duration::from_millis(config.messages.sync_timeout_ms),
             max_value_bytes: config.limits.max_value_bytes,
             max_write_bytes: config.limits.max_write_bytes,
+            max_stored_bytes_per_org: QuotasConfig::cap(config.quotas.max_stored_bytes_per_org),
         });
         let runtime = PluginRuntime::new(
             &config.limits,
@@ -107,12 +161,14 @@ impl App {
             sessions,
             plugins,
             metrics,
+            outbox,
+            media,
             openapi: Default::default(),
             sandbox,
             ready: AtomicBool::new(false),
             shutdown,
         });
-        crate::events::delivery::spawn(app.plugins.clone(), app.metrics.clone(), plugin_events);
+        crate::events::delivery::spawn(app.plugins.clone(), app.metrics.clone(), bus);
         Ok(app)
     }
 
@@ -166,10 +222,18 @@ impl App {
         let api_addr = api.local_addr()?;
         let admin_addr = admin.local_addr()?;
 
+        let l = &self.config.limits;
         let limits = ServerLimits {
-            read_buffer_bytes: (self.config.limits.max_header_bytes * 4).max(64 * 1024),
-            header_read_timeout: Duration::from_millis(self.config.limits.header_read_timeout_ms),
+            read_buffer_bytes: (l.max_header_bytes * 4).max(64 * 1024),
+            header_read_timeout: Duration::from_millis(l.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(l.idle_timeout_ms),
+            write_timeout: Duration::from_millis(l.write_timeout_ms),
+            max_connections: l.max_connections,
             shutdown_grace: Duration::from_millis(self.config.server.shutdown_grace_ms),
+        };
+        let admin_limits = ServerLimits {
+            max_connections: self.config.admin.max_connections,
+            ..limits
         };
         let app = self.clone();
         let api_service = Arc::new(move |req, _peer| crate::http::api::handle(app.clone(), req));
@@ -183,7 +247,7 @@ impl App {
         ));
         let admin_task = tokio::spawn(crate::http::serve(
             admin,
-            limits,
+            admin_limits,
             admin_service,
             self.shutdown.subscribe(),
         ));
@@ -205,6 +269,10 @@ impl App {
         }
         tracing::info!(%api_addr, %admin_addr, "gateway listening");
         self.sessions.resume_all().await;
+        match self.outbox.start() {
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot resume the outbox"),
+        }
         self.clone().spawn_key_use_flusher();
 
         wait_for_shutdown(

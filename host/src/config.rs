@@ -22,7 +22,88 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
     pub engine: EngineConfig,
+    pub events: EventsConfig,
+    pub messages: MessagesConfig,
+    pub quotas: QuotasConfig,
     pub log: LogConfig,
+}
+
+/// The outbox (API.md §6.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessagesConfig {
+    /// How long a sync send waits for WhatsApp's acknowledgement before answering 202.
+    pub sync_timeout_ms: u64,
+    /// How long an item keeps being retried before it fails as `expired`.
+    pub outbox_ttl_ms: u64,
+    /// How long settled items stay readable (getOutboxItem, listOutbox).
+    pub outbox_retention_ms: u64,
+    /// How long an Idempotency-Key replays its first request.
+    pub idempotency_ttl_ms: u64,
+    /// Items one session may have waiting; more are refused with 429.
+    pub max_pending_per_session: usize,
+    /// `ratePerMin` of a new session (API.md §2: 20).
+    pub default_rate_per_min: u32,
+    /// `ratePerHour` of a new session (API.md §2: 600).
+    pub default_rate_per_hour: u32,
+}
+
+impl Default for MessagesConfig {
+    fn default() -> Self {
+        MessagesConfig {
+            sync_timeout_ms: 20_000,
+            outbox_ttl_ms: 24 * 3_600_000,
+            outbox_retention_ms: 7 * 24 * 3_600_000,
+            idempotency_ttl_ms: 24 * 3_600_000,
+            max_pending_per_session: 10_000,
+            default_rate_per_min: 20,
+            default_rate_per_hour: 600,
+        }
+    }
+}
+
+/// Per-organization caps; 0 means no cap.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotasConfig {
+    pub max_sessions_per_org: usize,
+    /// Live (unrevoked) API keys.
+    pub max_api_keys_per_org: usize,
+    /// Bytes of plugin data (keys and values) across the organization's sessions.
+    pub max_stored_bytes_per_org: u64,
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        QuotasConfig {
+            max_sessions_per_org: 100,
+            max_api_keys_per_org: 100,
+            max_stored_bytes_per_org: 1 << 30,
+        }
+    }
+}
+
+impl QuotasConfig {
+    /// A cap, or `None` for 0 (no cap).
+    pub fn cap<T: PartialEq + Default>(value: T) -> Option<T> {
+        (value != T::default()).then_some(value)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Events one session may have waiting for delivery to plugins. The real engine then
+    /// waits (WhatsApp holds the rest); injected sandbox events are refused with 503.
+    pub max_queued_per_session: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            max_queued_per_session: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -44,8 +125,11 @@ pub struct AdminConfig {
     /// The operator listener (health, metrics, plugin and key management, sandbox control).
     /// Loopback by default; any other address requires `token`.
     pub listen: SocketAddr,
-    /// Bearer token required on the admin listener. Mandatory when it is not on loopback.
+    /// Bearer token required on the admin listener. Mandatory when it is not on loopback;
+    /// at least 16 characters whenever it is set.
     pub token: Option<String>,
+    /// Connections the admin listener holds at once.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -71,6 +155,9 @@ pub struct PluginsConfig {
     /// plugins not listed. Names: `storage`, `whatsapp-read`, `whatsapp-send`,
     /// `session-control`, `log`.
     pub grants: BTreeMap<String, Vec<HostInterface>>,
+    /// Event names each plugin may publish through `event-bus`, by plugin name: exact
+    /// names or `prefix.*`. A plugin not listed may emit `<its name>.*`.
+    pub emits: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,6 +171,14 @@ pub struct LimitsConfig {
     pub header_read_timeout_ms: u64,
     /// Time allowed for a request body to arrive.
     pub body_read_timeout_ms: u64,
+    /// A connection that sends nothing for this long is closed (idle keep-alive, or a peer
+    /// gone silent); longer than any request may take to answer.
+    pub idle_timeout_ms: u64,
+    /// A write to a client that stopped reading is given up after this long, and the
+    /// connection closed.
+    pub write_timeout_ms: u64,
+    /// Connections the API listener holds at once; more wait in the accept queue.
+    pub max_connections: usize,
     /// Wall-clock budget of one plugin call (request or event).
     pub plugin_timeout_ms: u64,
     /// Linear memory one plugin instance may grow to.
@@ -99,6 +194,8 @@ pub struct LimitsConfig {
     /// Most bytes (keys and values) one atomic plugin write may carry, however many
     /// operations it holds.
     pub max_write_bytes: usize,
+    /// Largest media file `POST /sessions/{session}/media` takes (413 beyond).
+    pub max_media_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -115,6 +212,9 @@ pub struct AuthConfig {
     pub leeway_secs: u64,
     /// How long fetched keys are trusted before a background refresh.
     pub jwks_ttl_secs: u64,
+    /// How long past the TTL keys stay trusted while the JWKS cannot be fetched; after
+    /// that, tokens are refused until a refresh succeeds.
+    pub jwks_max_stale_secs: u64,
     /// An unknown `kid` triggers at most one JWKS refresh per this interval.
     pub jwks_min_refresh_secs: u64,
     /// Timeout of one JWKS fetch.
@@ -144,6 +244,9 @@ pub enum EngineKind {
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     pub kind: EngineKind,
+    /// How long one engine lifecycle call (start, stop, logout, pair code) may take
+    /// before it fails; a session's slow call never holds up another session's.
+    pub call_timeout_ms: u64,
     pub sandbox: SandboxConfig,
     pub whatsapp_rust: WhatsappRustConfig,
 }
@@ -159,6 +262,10 @@ pub struct SandboxConfig {
     pub code_ttl_ms: u64,
     /// Time from `start` to the first QR code (or to `working` for a paired session).
     pub connect_delay_ms: u64,
+    /// Time from a send's acknowledgement to the recipient's delivered receipt.
+    pub delivered_after_ms: u64,
+    /// Time from the delivered receipt to the read receipt; 0 = never read.
+    pub read_after_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -167,6 +274,10 @@ pub struct WhatsappRustConfig {
     /// Failed connection attempts in a row before the session is marked `failed` (the
     /// library retries with a Fibonacci backoff capped at 15 minutes); 0 retries forever.
     pub max_attempts: u32,
+    /// Another WhatsApp server (`ws://…`): the wire-level stand-in the tests run. Only
+    /// builds made for tests accept it — they skip the check that the server's
+    /// certificate chain is WhatsApp's; a release build refuses the key.
+    pub server_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -200,6 +311,7 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: "127.0.0.1:8081".parse().expect("valid literal"),
             token: None,
+            max_connections: 64,
         }
     }
 }
@@ -220,6 +332,13 @@ impl Default for PluginsConfig {
             cache_dir: None,
             watch: true,
             watch_debounce_ms: 300,
+            emits: BTreeMap::from([
+                ("chats".to_owned(), vec!["chats.*".to_owned()]),
+                (
+                    "groups".to_owned(),
+                    vec!["groups.*".to_owned(), "group.*".to_owned()],
+                ),
+            ]),
             grants: BTreeMap::from([
                 ("*".to_owned(), vec![Storage, Log]),
                 ("sessions".to_owned(), vec![SessionControl, Log]),
@@ -227,6 +346,11 @@ impl Default for PluginsConfig {
                     "contacts".to_owned(),
                     vec![Storage, WhatsappRead, WhatsappSend, Log],
                 ),
+                (
+                    "chats".to_owned(),
+                    vec![Storage, WhatsappChats, EventBus, Log],
+                ),
+                ("messages".to_owned(), vec![Storage, Outbox, Media, Log]),
             ]),
         }
     }
@@ -239,6 +363,9 @@ impl Default for LimitsConfig {
             max_header_bytes: 16 * 1024,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            write_timeout_ms: 30_000,
+            max_connections: 10_000,
             plugin_timeout_ms: 5_000,
             plugin_memory_bytes: 64 << 20,
             max_instances: 1_000,
@@ -246,6 +373,7 @@ impl Default for LimitsConfig {
             idle_instances_per_plugin: 64,
             max_value_bytes: gateway_sdk::limits::DEFAULT_MAX_VALUE_BYTES,
             max_write_bytes: gateway_sdk::limits::DEFAULT_MAX_WRITE_BYTES,
+            max_media_bytes: 16 << 20,
         }
     }
 }
@@ -259,6 +387,7 @@ impl Default for AuthConfig {
             audience: Vec::new(),
             leeway_secs: 30,
             jwks_ttl_secs: 300,
+            jwks_max_stale_secs: 3_600,
             jwks_min_refresh_secs: 30,
             jwks_fetch_timeout_ms: 5_000,
             org_claim: "org".into(),
@@ -278,6 +407,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             kind: EngineKind::Sandbox,
+            call_timeout_ms: 15_000,
             sandbox: SandboxConfig::default(),
             whatsapp_rust: WhatsappRustConfig::default(),
         }
@@ -291,13 +421,18 @@ impl Default for SandboxConfig {
             auto_pair: false,
             code_ttl_ms: 60_000,
             connect_delay_ms: 50,
+            delivered_after_ms: 300,
+            read_after_ms: 1_500,
         }
     }
 }
 
 impl Default for WhatsappRustConfig {
     fn default() -> Self {
-        WhatsappRustConfig { max_attempts: 20 }
+        WhatsappRustConfig {
+            max_attempts: 20,
+            server_url: None,
+        }
     }
 }
 
@@ -333,6 +468,10 @@ pub enum ConfigError {
     #[error("configuration: {0}")]
     Invalid(String),
 }
+
+/// The shortest admin token accepted: a token is the only thing between the network
+/// and minting keys for every organization.
+const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
 impl Config {
     /// Reads defaults ← `file` (when given) ← `GATEWAY_*` env ← `overrides`.
@@ -372,11 +511,31 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if let Some(token) = &self.admin.token
+            && token.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS
+        {
+            return invalid(format!(
+                "admin.token must be at least {MIN_ADMIN_TOKEN_CHARS} characters (an empty or short token would leave the operator API guessable)"
+            ));
+        }
         if !self.admin.listen.ip().is_loopback() && self.admin.token.is_none() {
             return invalid(format!(
                 "admin.listen {} is not loopback: set admin.token so the operator API is not open",
                 self.admin.listen
             ));
+        }
+        if let Some(url) = &self.engine.whatsapp_rust.server_url {
+            if !cfg!(feature = "test-server") {
+                return invalid(format!(
+                    "engine.whatsapp_rust.server_url ({url}) is accepted only by builds made for tests: \
+                     they skip the check that the server's certificate chain is WhatsApp's, which this build never does"
+                ));
+            }
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                return invalid(
+                    "engine.whatsapp_rust.server_url must be a ws:// or wss:// URL".into(),
+                );
+            }
         }
         if self.server.worker_threads == Some(0) {
             return invalid("server.worker_threads must be at least 1".into());
@@ -387,6 +546,16 @@ impl Config {
         if self.limits.plugin_timeout_ms == 0 {
             return invalid("limits.plugin_timeout_ms must be at least 1".into());
         }
+        if self.limits.idle_timeout_ms < 1_000 || self.limits.write_timeout_ms < 1_000 {
+            return invalid(
+                "limits.idle_timeout_ms and limits.write_timeout_ms must be at least 1000".into(),
+            );
+        }
+        if self.limits.max_connections == 0 || self.admin.max_connections == 0 {
+            return invalid(
+                "limits.max_connections and admin.max_connections must be at least 1".into(),
+            );
+        }
         if self.limits.max_write_bytes < self.limits.max_value_bytes {
             return invalid(
                 "limits.max_write_bytes must be at least limits.max_value_bytes".into(),
@@ -394,6 +563,16 @@ impl Config {
         }
         if self.limits.plugin_memory_bytes < (1 << 20) {
             return invalid("limits.plugin_memory_bytes must be at least 1 MiB".into());
+        }
+        if self.messages.default_rate_per_min == 0 || self.messages.default_rate_per_hour == 0 {
+            return invalid(
+                "messages.default_rate_per_min and default_rate_per_hour must be at least 1".into(),
+            );
+        }
+        if self.messages.max_pending_per_session == 0 || self.messages.sync_timeout_ms == 0 {
+            return invalid(
+                "messages.max_pending_per_session and sync_timeout_ms must be at least 1".into(),
+            );
         }
         Ok(())
     }
@@ -418,8 +597,22 @@ impl Config {
         self.storage.data_dir.join("gateway.runtime.json")
     }
 
+    /// Where uploaded media files are kept.
+    pub fn media_dir(&self) -> PathBuf {
+        self.storage.data_dir.join("media")
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.storage.data_dir.join("gateway.redb")
+    }
+
+    /// The event names a plugin may emit: its own entry, else `<name>.*`.
+    pub fn emits_for(&self, plugin: &str) -> Vec<String> {
+        self.plugins
+            .emits
+            .get(plugin)
+            .cloned()
+            .unwrap_or_else(|| vec![format!("{plugin}.*")])
     }
 
     /// The grants for a plugin: its own entry, else the `"*"` default, else nothing.
@@ -523,5 +716,14 @@ mod tests {
             &Overrides::default(),
         )
         .unwrap();
+        for short in ["", "   ", "short-token"] {
+            let err = load_toml(
+                &format!("[admin]\nlisten = \"0.0.0.0:8081\"\ntoken = {short:?}\n"),
+                &Overrides::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("at least 16 characters"), "{short:?}: {err}");
+        }
     }
 }

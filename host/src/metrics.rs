@@ -12,7 +12,8 @@ use std::sync::Mutex;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    /// From a closed set ([`method_label`]): a request cannot invent a series.
+    pub method: &'static str,
     /// The route template, or `unmatched` — never the raw path, which would explode the
     /// series count.
     pub route: String,
@@ -54,6 +55,24 @@ pub struct DeliveryLabels {
     pub result: String,
 }
 
+/// The `method` label of a request: the methods HTTP defines, else `other`. Labels must
+/// come from closed sets; a raw method (which a client can make up, kilobytes long) would
+/// add a series per request and grow the registry without bound.
+pub fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub requests: Family<RequestLabels, Counter>,
@@ -63,6 +82,7 @@ pub struct Metrics {
     pub sessions: Family<StatusLabels, Gauge>,
     pub engine_events: Family<EventLabels, Counter>,
     pub event_deliveries: Family<DeliveryLabels, Counter>,
+    pub events_queued: Gauge,
 }
 
 impl Default for Metrics {
@@ -115,7 +135,14 @@ impl Metrics {
             "Events delivered to plugins, by plugin and result",
             event_deliveries.clone(),
         );
+        let events_queued = Gauge::default();
+        registry.register(
+            "events_queued",
+            "Events waiting in the per-session delivery queues",
+            events_queued.clone(),
+        );
         Metrics {
+            events_queued,
             registry: Mutex::new(registry),
             requests,
             latency,
@@ -128,7 +155,8 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with session gauges refreshed first.
-    pub fn render(&self, sessions: &SessionRegistry) -> String {
+    pub fn render(&self, sessions: &SessionRegistry, events_queued: usize) -> String {
+        self.events_queued.set(events_queued as i64);
         let counts = sessions.count_by_status();
         for s in SessionStatus::ALL {
             self.sessions

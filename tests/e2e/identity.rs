@@ -85,6 +85,7 @@ pub struct JwksServer {
     pub url: String,
     doc: Arc<Mutex<String>>,
     hits: Arc<AtomicUsize>,
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl JwksServer {
@@ -96,7 +97,8 @@ impl JwksServer {
         );
         let doc = Arc::new(Mutex::new(String::new()));
         let hits = Arc::new(AtomicUsize::new(0));
-        let (d, h) = (doc.clone(), hits.clone());
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (d, h, off) = (doc.clone(), hits.clone(), down.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -110,6 +112,13 @@ impl JwksServer {
                     }
                 }
                 h.fetch_add(1, Ordering::SeqCst);
+                if off.load(Ordering::SeqCst) {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    continue;
+                }
                 let body = d.lock().unwrap().clone();
                 let _ = write!(
                     stream,
@@ -119,7 +128,12 @@ impl JwksServer {
                 );
             }
         });
-        let s = JwksServer { url, doc, hits };
+        let s = JwksServer {
+            url,
+            doc,
+            hits,
+            down,
+        };
         s.publish(keys);
         s
     }
@@ -128,6 +142,11 @@ impl JwksServer {
     pub fn publish(&self, keys: &[&SigningKey]) {
         let set = json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()});
         *self.doc.lock().unwrap() = set.to_string();
+    }
+
+    /// Makes the JWKS answer 503 (an outage) or serve again.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 
     pub fn hits(&self) -> usize {

@@ -108,6 +108,16 @@ fn security_battery() {
     wrong_aud["aud"] = json!("someone-else");
     let mut no_org = claims(member_org, "owner");
     no_org.as_object_mut().unwrap().remove("org");
+    // Configured means required: leaving the claim out is no way around the check.
+    let mut no_iss = claims(member_org, "owner");
+    no_iss.as_object_mut().unwrap().remove("iss");
+    let mut no_aud = claims(member_org, "owner");
+    no_aud.as_object_mut().unwrap().remove("aud");
+    // An organization id that would break the storage key layout (NUL) or is not printable.
+    let mut nul_org = claims(member_org, "owner");
+    nul_org["org"] = json!("org_battery\u{0}x");
+    let mut spaced_org = claims(member_org, "owner");
+    spaced_org["org"] = json!("org battery");
 
     // alg none: a header that names no algorithm and an empty signature.
     let none = forge(
@@ -272,6 +282,38 @@ fn security_battery() {
             code: Some("unauthorized"),
         },
         Case {
+            name: "no issuer claim while an issuer is configured",
+            headers: bearer(&sign(&d.rsa, &no_iss)),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "no audience claim while an audience is configured",
+            headers: bearer(&sign(&d.rsa, &no_aud)),
+            method: "GET",
+            path: notes.clone(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "organization id with a NUL byte",
+            headers: bearer(&sign(&d.rsa, &nul_org)),
+            method: "GET",
+            path: "/chaos/ok".into(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
+            name: "organization id with a space",
+            headers: bearer(&sign(&d.rsa, &spaced_org)),
+            method: "GET",
+            path: "/chaos/ok".into(),
+            status: 401,
+            code: Some("unauthorized"),
+        },
+        Case {
             name: "no organization claim",
             headers: bearer(&sign(&d.rsa, &no_org)),
             method: "GET",
@@ -429,6 +471,59 @@ fn a_key_removed_from_the_jwks_stops_working_after_the_ttl() {
 }
 
 #[test]
+fn keys_are_not_trusted_forever_while_the_jwks_is_down() {
+    let d = dashboard();
+    let g = Gateway::with(Options {
+        extra_toml: format!("{}jwks_max_stale_secs = 1\n", d.jwks.auth_toml(1, 1)),
+        ..Options::default()
+    });
+    let token = sign(&d.rsa, &claims("org_stale", "owner"));
+    assert_eq!(g.get("/chaos/ok", &token).status, 200);
+    d.jwks.set_down(true);
+    // Past the TTL and the grace period the keys could not be confirmed: refused.
+    let refused = wait_for(Duration::from_secs(10), || {
+        g.get("/chaos/ok", &token).status == 401
+    });
+    assert!(refused, "a key stayed trusted while its JWKS was down");
+    g.get("/chaos/ok", &token).assert_error(401, "unauthorized");
+    d.jwks.set_down(false);
+    let back = wait_for(Duration::from_secs(10), || {
+        g.get("/chaos/ok", &token).status == 200
+    });
+    assert!(
+        back,
+        "the key did not come back once the JWKS answered again"
+    );
+}
+
+#[test]
+fn nobody_mints_a_key_with_permissions_their_role_lacks() {
+    let d = dashboard();
+    let g = Gateway::with(Options {
+        extra_toml: format!(
+            "{}[auth.roles]\nlead = [\"read\", \"manage\"]\n",
+            d.jwks.auth_toml(300, 1)
+        ),
+        ..Options::default()
+    });
+    let lead = sign(&d.rsa, &claims("org_roles", "lead"));
+    let r = g.post(
+        "/api-keys",
+        &lead,
+        json!({"name": "escalate", "permissions": ["read", "send"]}),
+    );
+    r.assert_error(403, "forbidden");
+    assert_eq!(r.json()["error"]["details"]["field"], "permissions");
+    let ok = g.post(
+        "/api-keys",
+        &lead,
+        json!({"name": "fine", "permissions": ["read"]}),
+    );
+    assert_eq!(ok.status, 201, "{}", ok.text());
+    assert_eq!(ok.json()["permissions"], json!(["read"]));
+}
+
+#[test]
 fn a_flood_of_unknown_kids_does_not_hammer_the_jwks() {
     let d = dashboard();
     let interval = Duration::from_secs(2);
@@ -495,6 +590,24 @@ fn super_admin_reaches_admin_routes_across_organizations() {
     assert_eq!(la["data"][0]["id"], sa);
     // A super_admin without an org holds no org capabilities.
     g.get("/sessions", &admin).assert_error(403, "forbidden");
+    // The instance that served a cross-organization admin call is not kept for reuse;
+    // an organization's ordinary call leaves one warm.
+    let idle = || {
+        g.admin_call("GET", "/admin/plugins", None).json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "sessions")
+            .unwrap()["idleInstances"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = idle();
+    assert_eq!(g.get("/admin/sessions", &admin).status, 200);
+    assert_eq!(idle(), before, "an admin call's instance was kept");
+    let c = sign(&d.rsa, &claims("org_c", "owner"));
+    assert_eq!(g.get("/sessions", &c).status, 200);
+    assert_eq!(idle(), before + 1);
 }
 
 #[test]

@@ -57,6 +57,10 @@ pub struct Options {
     pub log_format: &'static str,
     /// `plugins.grants`: plugin name → host interfaces.
     pub grants: Vec<(&'static str, Vec<&'static str>)>,
+    /// More `[limits]` keys, as TOML lines.
+    pub limits_toml: String,
+    /// More `[engine.whatsapp_rust]` keys, as TOML lines.
+    pub whatsapp_toml: String,
 }
 
 impl Default for Options {
@@ -77,12 +81,19 @@ impl Default for Options {
             body_read_timeout_ms: 30_000,
             watch: false,
             log_format: "text",
+            limits_toml: String::new(),
+            whatsapp_toml: String::new(),
             grants: vec![
                 ("*", vec!["storage", "log"]),
                 ("sessions", vec!["session-control", "log"]),
                 (
                     "contacts",
                     vec!["storage", "whatsapp-read", "whatsapp-send", "log"],
+                ),
+                ("messages", vec!["storage", "outbox", "media", "log"]),
+                (
+                    "chats",
+                    vec!["storage", "whatsapp-chats", "event-bus", "log"],
                 ),
             ],
         }
@@ -162,6 +173,7 @@ plugin_memory_bytes = {memory}
 max_body_bytes = {body}
 header_read_timeout_ms = {header_timeout}
 body_read_timeout_ms = {body_timeout}
+{limits_extra}
 [engine]
 kind = "{engine}"
 [engine.sandbox]
@@ -169,6 +181,7 @@ kind = "{engine}"
 connect_delay_ms = 20
 [engine.whatsapp_rust]
 max_attempts = 3
+{whatsapp_extra}
 [log]
 level = "info,gateway=debug"
 format = "{log_format}"
@@ -185,6 +198,8 @@ format = "{log_format}"
             engine = o.engine,
             auto_pair = o.auto_pair,
             extra = o.extra_toml,
+            limits_extra = o.limits_toml,
+            whatsapp_extra = o.whatsapp_toml,
             watch = o.watch,
             log_format = o.log_format,
             grants = o
@@ -298,6 +313,29 @@ format = "{log_format}"
         }
     }
 
+    /// SIGKILL (`kill -9`): the process dies at once, mid-write, with no shutdown of any
+    /// kind; waits until it is gone. [`Gateway::restart_stopped`] starts it again on the
+    /// same data directory and configuration.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("gateway is running");
+        if let Some(status) = child.try_wait().expect("gateway status") {
+            panic!(
+                "the gateway exited by itself ({status}) before it was killed; log:\n{}",
+                self.log()
+            );
+        }
+        child.kill().expect("SIGKILL the gateway");
+        let status = child.wait().expect("reap the gateway");
+        assert!(!status.success(), "a killed gateway cannot exit cleanly");
+    }
+
+    /// `kill -9`, then start again on the same data directory and configuration (the
+    /// database must open).
+    pub fn crash_restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
     /// Stops and starts the binary again on the same data directory.
     pub fn restart(&mut self) {
         assert!(
@@ -330,10 +368,15 @@ format = "{log_format}"
     }
 
     pub fn admin_call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let json: &[(&str, &str)] = if body.is_some() {
+            &[("content-type", "application/json")]
+        } else {
+            &[]
+        };
         request(
             &format!("{}{path}", self.admin),
             method,
-            &[],
+            json,
             body.map(|b| b.to_string().into_bytes()),
         )
     }
@@ -342,6 +385,24 @@ format = "{log_format}"
     pub fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Resp {
         let auth = format!("Bearer {token}");
         request(
+            &format!("{}/api/v1{path}", self.api),
+            method,
+            &[("authorization", auth.as_str())],
+            body.map(|b| b.to_string().into_bytes()),
+        )
+    }
+
+    /// [`Gateway::call`] that reports a failed exchange (connection refused or reset: the
+    /// process is gone) instead of panicking.
+    pub fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Result<Resp, String> {
+        let auth = format!("Bearer {token}");
+        try_request(
             &format!("{}/api/v1{path}", self.api),
             method,
             &[("authorization", auth.as_str())],
@@ -514,6 +575,29 @@ fn agent(url: &str) -> ureq::Agent {
 
 /// One HTTP request; any status is an answer.
 pub fn request(url: &str, method: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
+    exchange(url, method, headers, body, false).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One HTTP request; any status is an answer, a failed exchange (no connection, connection
+/// lost before the whole answer arrived) an error.
+pub fn try_request(
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Result<Resp, String> {
+    exchange(url, method, headers, body, true)
+}
+
+/// One exchange; with `whole_body`, an answer whose body breaks off is an error, else the
+/// body read so far is dropped and the answer kept (what [`request`] always did).
+fn exchange(
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+    whole_body: bool,
+) -> Result<Resp, String> {
     let mut req = http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -526,24 +610,25 @@ pub fn request(url: &str, method: &str, headers: &[(&str, &str)], body: Option<V
         let (parts, _) = req.into_parts();
         agent(url).run(http::Request::from_parts(parts, ()))
     };
-    let mut resp = result.unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+    let mut resp = result.map_err(|e| format!("{method} {url} failed: {e}"))?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_vec()
-        .unwrap_or_default();
-    Resp {
+    let body = match resp.body_mut().with_config().limit(64 << 20).read_to_vec() {
+        Ok(body) => body,
+        Err(e) if whole_body => {
+            return Err(format!("{method} {url}: reading the answer failed: {e}"));
+        }
+        Err(_) => Vec::new(),
+    };
+    Ok(Resp {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// Polls until `f` holds or the time is up; returns whether it held.

@@ -10,9 +10,15 @@ use std::process::{Command, ExitCode};
 const PRODUCT_PLUGINS: &[(&str, &str)] = &[
     ("plugin-sessions", "sessions"),
     ("plugin-contacts", "contacts"),
+    ("plugin-chats", "chats"),
+    ("plugin-messages", "messages"),
 ];
 /// Components the end-to-end tests load besides the product ones (`target/test-plugins/`).
-const TEST_PLUGINS: &[(&str, &str)] = &[("plugin-notes", "notes"), ("plugin-chaos", "chaos")];
+const TEST_PLUGINS: &[(&str, &str)] = &[
+    ("plugin-notes", "notes"),
+    ("plugin-chaos", "chaos"),
+    ("plugin-legacy", "legacy"),
+];
 
 const TARGET: &str = "wasm32-wasip2";
 
@@ -23,6 +29,8 @@ const NATIVE_TEST_PACKAGES: &[&str] = &[
     "gateway",
     "plugin-sessions",
     "plugin-contacts",
+    "plugin-chats",
+    "plugin-messages",
     "plugin-notes",
     "xtask",
 ];
@@ -125,6 +133,31 @@ fn ensure_openapi_validator() -> Result<(), String> {
     run({
         let mut c = Command::new("python3");
         c.args(["-m", "pip", "install", "--quiet", "openapi-spec-validator"]);
+        c
+    })
+}
+
+/// The API fuzzer the end-to-end tests run against `/openapi.json` (schemathesis, from
+/// PyPI; `tests/e2e/fuzz.rs`). 4.32 or later in 4.x: the test uses its configuration
+/// dictionaries and custom checks.
+const SCHEMATHESIS: &str = "schemathesis>=4.32,<5";
+
+fn ensure_schemathesis() -> Result<(), String> {
+    let check = "import sys, schemathesis.cli; from importlib.metadata import version; \
+                 v = tuple(int(p) for p in version('schemathesis').split('.')[:2]); \
+                 sys.exit(0 if (4, 32) <= v < (5, 0) else 1)";
+    let present = Command::new("python3")
+        .args(["-c", check])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    run({
+        let mut c = Command::new("python3");
+        c.args(["-m", "pip", "install", "--quiet", SCHEMATHESIS]);
         c
     })
 }
@@ -233,6 +266,7 @@ fn main() -> ExitCode {
         "serve" => plugins().and_then(|_| serve(&rest)),
         "test" => plugins()
             .and_then(|_| ensure_openapi_validator())
+            .and_then(|_| ensure_schemathesis())
             .and_then(|_| {
                 let mut c = cargo();
                 c.arg("test");

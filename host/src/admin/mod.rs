@@ -86,7 +86,71 @@ fn authorized(app: &App, headers: &http::HeaderMap) -> bool {
             == 0
 }
 
+/// Refuses what a browser could send on someone's behalf. The operator API is for
+/// programs: a request carrying `Origin` comes from a web page (CSRF) and is refused;
+/// without a token, only loopback or IP `Host` names are answered, so a hostile page
+/// cannot rebind its own name to 127.0.0.1 (DNS rebinding); a body must be JSON, which
+/// no cross-site form can send.
+fn from_a_program(app: &App, req: &http::Request<Incoming>) -> Result<(), ApiError> {
+    let refuse = |m: &str| Err(ApiError::forbidden(m.to_owned()));
+    if req.headers().contains_key(http::header::ORIGIN) {
+        return refuse("the admin listener does not answer web pages (Origin is set)");
+    }
+    if app.config.admin.token.is_none() {
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.host().to_owned())
+            .or_else(|| {
+                req.headers()
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(host_of)
+            })
+            .unwrap_or_default();
+        if !is_local_host_name(&host) {
+            return refuse(
+                "without admin.token the admin listener answers only loopback or IP host names",
+            );
+        }
+    }
+    let has_body = !hyper::body::Body::is_end_stream(req.body());
+    let json = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if has_body && !json {
+        return Err(
+            ApiError::validation("admin request bodies must be application/json").with_status(415),
+        );
+    }
+    Ok(())
+}
+
+/// `host:port` or `[v6]:port` → the host part.
+fn host_of(authority: &str) -> String {
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or("").to_owned(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, _)| h)
+            .to_owned(),
+    }
+}
+
+/// An IP literal or `localhost`: names no one else can point at this machine.
+fn is_local_host_name(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok()
+}
+
 async fn dispatch(app: &Arc<App>, req: http::Request<Incoming>) -> Result<Response, ApiError> {
+    from_a_program(app, &req)?;
     let path = req.uri().path().to_owned();
     let matched = routes().find(req.method().as_str(), &path)?;
     let route = *matched.target;
@@ -136,7 +200,8 @@ async fn dispatch(app: &Arc<App>, req: http::Request<Incoming>) -> Result<Respon
         AdminRoute::Metrics => Ok(bytes_response(
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            app.metrics.render(app.sessions.registry()),
+            app.metrics
+                .render(app.sessions.registry(), app.sessions.events().queued()),
         )),
         AdminRoute::ListPlugins => Ok(json_response(
             200,
@@ -201,4 +266,30 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Ap
     let body: &[u8] = if body.is_empty() { b"{}" } else { body };
     serde_json::from_slice(body)
         .map_err(|e| ApiError::validation(format!("request body is not valid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{host_of, is_local_host_name};
+
+    #[test]
+    fn only_ip_and_localhost_names_are_local() {
+        for h in [
+            "127.0.0.1:8081",
+            "localhost:8081",
+            "[::1]:8081",
+            "10.0.0.5",
+            "LOCALHOST",
+        ] {
+            assert!(is_local_host_name(&host_of(h)), "{h}");
+        }
+        for h in [
+            "evil.example:8081",
+            "127.0.0.1.nip.io",
+            "localhost.evil.example",
+            "",
+        ] {
+            assert!(!is_local_host_name(&host_of(h)), "{h}");
+        }
+    }
 }

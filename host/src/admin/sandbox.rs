@@ -2,7 +2,7 @@
 //! `POST /sandbox/sessions/{session}/…` on the admin listener.
 
 use super::parse;
-use crate::engines::sandbox::SandboxEngine;
+use crate::engines::sandbox::{SandboxEngine, SendFailure};
 use crate::http::Response;
 use crate::http::envelope::json_response;
 use crate::routing::Method;
@@ -24,10 +24,14 @@ pub(super) enum Control {
     Unlink,
     /// Inject an inbound event: `{event, payload}`.
     Inject,
+    /// Make the simulated server fail sends: `{failure: "none"|"transient"|"permanent"}`.
+    Sends,
+    /// What the simulated server received from the session, in order: `GET`.
+    Wire,
 }
 
 impl Control {
-    pub(super) fn routes() -> [(Method, &'static str, Control); 6] {
+    pub(super) fn routes() -> [(Method, &'static str, Control); 8] {
         [
             (
                 Method::Post,
@@ -58,6 +62,16 @@ impl Control {
                 Method::Post,
                 "/sandbox/sessions/{session}/events",
                 Control::Inject,
+            ),
+            (
+                Method::Post,
+                "/sandbox/sessions/{session}/sends",
+                Control::Sends,
+            ),
+            (
+                Method::Get,
+                "/sandbox/sessions/{session}/wire",
+                Control::Wire,
             ),
         ]
     }
@@ -118,6 +132,20 @@ pub(super) fn handle(
             sandbox
                 .inject(session, &i.event, i.payload)
                 .map(|_| serde_json::json!({"injected": i.event}))
+        }
+        Control::Wire => sandbox
+            .wire(session)
+            .map(|messages| serde_json::json!({"messages": messages})),
+        Control::Sends => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Sends {
+                failure: SendFailure,
+            }
+            let s: Sends = parse(body)?;
+            sandbox
+                .set_send_failure(session, s.failure)
+                .map(|_| serde_json::json!({"failure": s.failure}))
         }
     };
     ok(result?)

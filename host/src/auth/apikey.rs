@@ -50,6 +50,10 @@ struct Entry {
 /// Every key, in memory for verification and on disk for durability.
 pub struct ApiKeyStore {
     db: Database,
+    /// Live keys one organization may hold (`quotas.max_api_keys_per_org`).
+    max_per_org: Option<usize>,
+    /// Serialises creation, so the quota check and the insert are one step.
+    creating: std::sync::Mutex<()>,
     by_hash: RwLock<HashMap<[u8; 32], Arc<Entry>>>,
     by_id: RwLock<HashMap<String, Arc<Entry>>>,
 }
@@ -63,6 +67,8 @@ impl ApiKeyStore {
         let keys: Vec<ApiKey> = db.load_all(API_KEYS)?;
         let store = ApiKeyStore {
             db,
+            max_per_org: None,
+            creating: std::sync::Mutex::new(()),
             by_hash: RwLock::new(HashMap::new()),
             by_id: RwLock::new(HashMap::new()),
         };
@@ -70,6 +76,12 @@ impl ApiKeyStore {
             store.index(k);
         }
         Ok(store)
+    }
+
+    /// Caps the live keys one organization may hold.
+    pub fn with_quota(mut self, max_per_org: Option<usize>) -> Self {
+        self.max_per_org = max_per_org;
+        self
     }
 
     fn index(&self, key: ApiKey) -> Arc<Entry> {
@@ -110,6 +122,14 @@ impl ApiKeyStore {
             return Err(StorageError::Invalid(
                 "permissions must name at least one of read, send, manage".into(),
             ));
+        }
+        let _creating = self.creating.lock().expect("lock");
+        if let Some(max) = self.max_per_org
+            && self.list(Some(organization)).len() >= max
+        {
+            return Err(StorageError::Quota(format!(
+                "the organization holds {max} live API keys, the most it may (quotas.max_api_keys_per_org); revoke one first"
+            )));
         }
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
@@ -199,26 +219,36 @@ impl ApiKeyStore {
     }
 
     /// Writes last-used times that changed since the previous flush, in one transaction.
+    /// Only the `lastUsedAt` field is written, into the stored record read inside that
+    /// transaction: a key revoked meanwhile stays revoked.
     pub fn flush_last_used(&self) -> Result<usize, StorageError> {
-        let dirty: Vec<(String, ApiKey)> = self
+        let dirty: Vec<(String, u64)> = self
             .by_id
             .read()
             .expect("lock")
             .values()
             .filter_map(|e| {
                 let used = e.last_used.load(Ordering::Relaxed);
-                if used == e.flushed.load(Ordering::Relaxed) {
-                    return None;
-                }
-                e.flushed.store(used, Ordering::Relaxed);
-                let mut k = e.key.read().expect("lock").clone();
-                k.last_used_at = Some(used);
-                *e.key.write().expect("lock") = k.clone();
-                Some((k.id.clone(), k))
+                (used != e.flushed.load(Ordering::Relaxed))
+                    .then(|| (e.key.read().expect("lock").id.clone(), used))
             })
             .collect();
-        if !dirty.is_empty() {
-            self.db.put_json_many(API_KEYS, &dirty)?;
+        if dirty.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = dirty.iter().map(|(id, _)| id.clone()).collect();
+        let used_of: HashMap<&str, u64> = dirty.iter().map(|(id, u)| (id.as_str(), *u)).collect();
+        self.db
+            .update_json(API_KEYS, &ids, |id, key: &mut ApiKey| {
+                let used = used_of.get(id).copied().unwrap_or(0);
+                key.last_used_at = Some(key.last_used_at.unwrap_or(0).max(used));
+            })?;
+        let entries = self.by_id.read().expect("lock");
+        for (id, used) in &dirty {
+            if let Some(e) = entries.get(id) {
+                e.flushed.store(*used, Ordering::Relaxed);
+                e.key.write().expect("lock").last_used_at = Some(*used);
+            }
         }
         Ok(dirty.len())
     }
@@ -277,6 +307,74 @@ mod tests {
         assert!(reloaded.verify(&k.secret).is_err());
         assert!(reloaded.list(None).is_empty());
         assert!(!reloaded.revoke(&k.key.id, None).unwrap());
+    }
+
+    #[test]
+    fn a_flush_racing_a_revoke_never_brings_the_key_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("k.redb")).unwrap();
+        let store = std::sync::Arc::new(ApiKeyStore::load(db.clone()).unwrap());
+        let keys: Vec<NewApiKey> = (0..40)
+            .map(|i| {
+                store
+                    .create("org_a", &format!("k{i}"), &[Permission::Read], "t")
+                    .unwrap()
+            })
+            .collect();
+        // One thread keeps using every key and flushing; the other revokes them one by one.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let user = {
+            let (store, stop) = (store.clone(), stop.clone());
+            let secrets: Vec<String> = keys.iter().map(|k| k.secret.clone()).collect();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for s in &secrets {
+                        let _ = store.verify(s);
+                    }
+                    store.flush_last_used().unwrap();
+                }
+            })
+        };
+        for k in &keys {
+            assert!(store.revoke(&k.key.id, Some("org_a")).unwrap());
+            std::thread::sleep(std::time::Duration::from_micros(300));
+        }
+        stop.store(true, Ordering::Relaxed);
+        user.join().unwrap();
+        store.flush_last_used().unwrap();
+        drop(store);
+        let reloaded = ApiKeyStore::load(db).unwrap();
+        for k in &keys {
+            assert!(
+                reloaded.verify(&k.secret).is_err(),
+                "{} came back",
+                k.key.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_key_quota_counts_live_keys_per_organization() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("k.redb")).unwrap();
+        let store = ApiKeyStore::load(db).unwrap().with_quota(Some(2));
+        let a = store
+            .create("org_a", "1", &[Permission::Read], "t")
+            .unwrap();
+        store
+            .create("org_a", "2", &[Permission::Read], "t")
+            .unwrap();
+        let err = store
+            .create("org_a", "3", &[Permission::Read], "t")
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Quota(_)), "{err}");
+        store
+            .create("org_b", "1", &[Permission::Read], "t")
+            .unwrap();
+        store.revoke(&a.key.id, Some("org_a")).unwrap();
+        store
+            .create("org_a", "3", &[Permission::Read], "t")
+            .unwrap();
     }
 
     #[test]

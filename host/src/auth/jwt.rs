@@ -50,6 +50,8 @@ pub struct JwtVerifier {
     audience: Vec<String>,
     leeway: u64,
     ttl: Duration,
+    /// How long past the TTL keys stay trusted while refreshes fail.
+    max_stale: Duration,
     min_refresh: Duration,
     fetch_timeout: Duration,
     org_claim: String,
@@ -106,6 +108,7 @@ impl JwtVerifier {
             audience: config.audience.clone(),
             leeway: config.leeway_secs,
             ttl: Duration::from_secs(config.jwks_ttl_secs),
+            max_stale: Duration::from_secs(config.jwks_max_stale_secs),
             min_refresh: Duration::from_secs(config.jwks_min_refresh_secs),
             fetch_timeout,
             org_claim: config.org_claim.clone(),
@@ -119,9 +122,10 @@ impl JwtVerifier {
         }))
     }
 
+    /// The JWKS source for logs: an URL without credentials, query or fragment.
     fn source_name(&self) -> String {
         match &self.source {
-            Source::Http(u) => u.clone(),
+            Source::Http(u) => redact_url(u),
             Source::File(p) => p.display().to_string(),
         }
     }
@@ -175,6 +179,14 @@ impl JwtVerifier {
 
     fn lookup(&self, kid: Option<&str>) -> Option<std::sync::Arc<VerifyingKey>> {
         let keys = self.keys.read().expect("lock");
+        // Keys the JWKS could not confirm for longer than the grace period are no longer
+        // trusted: a key removed from the JWKS while it was unreachable must not live on.
+        if keys
+            .fetched_at
+            .is_none_or(|t| t.elapsed() >= self.ttl + self.max_stale)
+        {
+            return None;
+        }
         match kid {
             Some(k) => keys.by_kid.get(k).cloned(),
             None if keys.by_kid.len() + keys.anonymous.len() == 1 => keys
@@ -249,7 +261,16 @@ impl JwtVerifier {
         validation.leeway = self.leeway;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // Configured means required: a token that leaves `iss` or `aud` out is refused,
+        // not waved through because there was nothing to compare.
+        let mut required = vec!["exp", "sub"];
+        if self.issuer.is_some() {
+            required.push("iss");
+        }
+        if !self.audience.is_empty() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         match &self.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
@@ -285,7 +306,13 @@ impl JwtVerifier {
             .ok_or_else(|| AuthError::Invalid("token has no subject".into()))?;
         let platform_admin = text(&self.platform_role_claim).as_deref() == Some("super_admin");
         let organization = match text(&self.org_claim).filter(|o| !o.is_empty()) {
-            Some(o) => o,
+            // Held to the same rule as API-key organizations: it prefixes stored keys.
+            Some(o) => {
+                super::apikey::validate_org(&o).map_err(|_| {
+                    AuthError::Invalid("token names an organization id that is not valid".into())
+                })?;
+                o
+            }
             None if platform_admin => String::new(),
             None => return Err(AuthError::Invalid("token names no organization".into())),
         };
@@ -300,6 +327,38 @@ impl JwtVerifier {
             principal: Principal::User(sub),
             capabilities,
         })
+    }
+}
+
+/// `https://user:pass@host/path?token=x` → `https://host/path`.
+fn redact_url(url: &str) -> String {
+    let cut = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..cut];
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn logged_jwks_urls_carry_no_credentials() {
+        assert_eq!(
+            redact_url("https://user:s3cret@auth.example/.well-known/jwks.json?key=abc#x"),
+            "https://auth.example/.well-known/jwks.json"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:9/jwks"),
+            "http://127.0.0.1:9/jwks"
+        );
     }
 }
 

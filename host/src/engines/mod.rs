@@ -3,14 +3,23 @@
 //! knows sessions only by id; it reports progress as [`EngineEvent`]s that the session
 //! manager turns into stored status and published events.
 
+pub mod messaging;
 pub mod sandbox;
 pub mod whatsapp_web;
 
+pub use messaging::{
+    ChatSettings, ChatState, MediaBlob, MediaBytes, MediaKind, MessageRef, OutgoingContent,
+    OutgoingMedia, OutgoingMessage, Receipt, ReceiptKind, SendError, SentAck,
+};
+
+use crate::events::{EventBus, QueueFull};
+use crate::metrics::{EventLabels, Metrics};
+use crate::sessions::SessionManager;
 use async_trait::async_trait;
 use gateway_sdk::Jid;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use std::sync::{Arc, OnceLock, Weak};
 
 /// A failed engine call. `NotConnected` is 501 to API clients (API.md §1.5).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -111,6 +120,8 @@ pub enum EngineEvent {
     LoggedOut { session: String, reason: String },
     /// The engine gave up on this session.
     Failed { session: String, reason: String },
+    /// Receipts for messages this account sent (the outbox advances their status).
+    Receipt { session: String, receipt: Receipt },
     /// A WhatsApp event for plugins (`contacts.upsert`, `message`…) with its JSON payload.
     Domain {
         session: String,
@@ -130,6 +141,7 @@ impl EngineEvent {
             EngineEvent::Disconnected { .. } => "disconnected",
             EngineEvent::LoggedOut { .. } => "logged_out",
             EngineEvent::Failed { .. } => "failed",
+            EngineEvent::Receipt { .. } => "receipt",
             EngineEvent::Domain { name, .. } => name,
         }
     }
@@ -143,24 +155,102 @@ impl EngineEvent {
             | EngineEvent::Disconnected { session, .. }
             | EngineEvent::LoggedOut { session, .. }
             | EngineEvent::Failed { session, .. }
+            | EngineEvent::Receipt { session, .. }
             | EngineEvent::Domain { session, .. } => session,
         }
     }
 }
 
-/// Where engines send their events.
-#[derive(Clone, Debug)]
-pub struct EngineSink(mpsc::UnboundedSender<EngineEvent>);
+/// Where engines send their events. Lifecycle events are applied to the session's record
+/// at once (in order, on the engine's own task); WhatsApp events go to the session's
+/// bounded delivery queue, so a session flooding events holds back only itself.
+#[derive(Clone)]
+pub struct EngineSink {
+    manager: Arc<OnceLock<Weak<SessionManager>>>,
+    /// Receipts go to the outbox, in order, through one task.
+    receipts: Arc<OnceLock<tokio::sync::mpsc::UnboundedSender<(String, Receipt)>>>,
+    bus: EventBus,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for EngineSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineSink")
+    }
+}
 
 impl EngineSink {
-    pub fn channel() -> (EngineSink, mpsc::UnboundedReceiver<EngineEvent>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (EngineSink(tx), rx)
+    /// A sink whose events reach `bus`; lifecycle events reach the manager once
+    /// [`EngineSink::attach`] names it (engines are built before it).
+    pub fn new(bus: EventBus, metrics: Arc<Metrics>) -> EngineSink {
+        EngineSink {
+            manager: Arc::new(OnceLock::new()),
+            receipts: Arc::new(OnceLock::new()),
+            bus,
+            metrics,
+        }
     }
 
+    pub fn attach(&self, manager: &Arc<SessionManager>) {
+        let _ = self.manager.set(Arc::downgrade(manager));
+    }
+
+    /// Sends receipts to the outbox from now on, applied one after another.
+    pub fn attach_outbox(&self, outbox: &crate::outbox::Outbox) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Receipt)>();
+        if self.receipts.set(tx).is_err() {
+            return;
+        }
+        let outbox = outbox.clone();
+        tokio::spawn(async move {
+            while let Some((session, receipt)) = rx.recv().await {
+                outbox.on_receipt(&session, receipt).await;
+            }
+        });
+    }
+
+    /// Applies or queues an event whatever the queue bound (lifecycle events, and the
+    /// sandbox's own syncs, which are bounded by its world).
     pub fn send(&self, event: EngineEvent) {
-        // The receiver lives as long as the gateway; a send after shutdown is moot.
-        let _ = self.0.send(event);
+        self.metrics
+            .engine_events
+            .get_or_create(&EventLabels {
+                event: event.kind().to_owned(),
+            })
+            .inc();
+        if let EngineEvent::Receipt { session, receipt } = event {
+            if let Some(r) = self.receipts.get() {
+                let _ = r.send((session, receipt));
+            }
+            return;
+        }
+        let Some(manager) = self.manager.get().and_then(Weak::upgrade) else {
+            return; // Shutting down.
+        };
+        if let Err(e) = manager.apply(event) {
+            tracing::error!(error = %e, "applying engine event failed");
+        }
+    }
+
+    /// Like [`EngineSink::send`], waiting first for room in the session's queue when the
+    /// event is a WhatsApp event (the real engine: WhatsApp then waits on us).
+    pub async fn send_waiting(&self, event: EngineEvent) {
+        if let EngineEvent::Domain { session, .. } = &event {
+            self.bus.room_for(session).await;
+        }
+        self.send(event);
+    }
+
+    /// Like [`EngineSink::send`], refusing a WhatsApp event when the session's queue is
+    /// full (injected events: the caller is told to slow down).
+    pub fn try_send(&self, event: EngineEvent) -> Result<(), QueueFull> {
+        if let EngineEvent::Domain { session, .. } = &event
+            && !self.bus.has_room(session)
+        {
+            return Err(QueueFull);
+        }
+        self.send(event);
+        Ok(())
     }
 }
 
@@ -197,6 +287,43 @@ pub trait Engine: Send + Sync + 'static {
     async fn block(&self, session: &str, jid: &Jid) -> Result<(), EngineError>;
     async fn unblock(&self, session: &str, jid: &Jid) -> Result<(), EngineError>;
     async fn blocklist(&self, session: &str) -> Result<Vec<BlockedContact>, EngineError>;
+
+    /// Sends one message with the id the outbox assigned.
+    async fn send_message(
+        &self,
+        session: &str,
+        message: &OutgoingMessage,
+    ) -> Result<SentAck, SendError>;
+    /// Shows typing/recording (or stops) in a chat.
+    async fn send_chat_state(
+        &self,
+        session: &str,
+        chat: &Jid,
+        state: ChatState,
+    ) -> Result<(), EngineError>;
+    /// Sends read receipts for incoming messages.
+    async fn mark_read(
+        &self,
+        session: &str,
+        chat: &Jid,
+        messages: &[MessageRef],
+    ) -> Result<(), EngineError>;
+    /// Archives, pins or mutes a chat on WhatsApp (app state).
+    async fn apply_chat_settings(
+        &self,
+        session: &str,
+        chat: &Jid,
+        settings: ChatSettings,
+    ) -> Result<(), EngineError>;
+    /// Deletes a chat on WhatsApp (app state).
+    async fn delete_chat(&self, session: &str, chat: &Jid) -> Result<(), EngineError>;
+    /// The bytes of a message's media (received or sent); `NotFound` when it has none or
+    /// it is gone from the CDN and the phone will not upload it again.
+    async fn download_media(
+        &self,
+        session: &str,
+        message: &MessageRef,
+    ) -> Result<MediaBlob, EngineError>;
 
     /// Stops every session (gateway shutdown).
     async fn shutdown(&self);

@@ -1,43 +1,28 @@
-//! Delivers published events to the plugins that subscribe, in order per session: events
-//! are spread over a few lanes by session, and each lane delivers one at a time.
+//! Delivers queued events to the plugins that subscribe: a few workers take sessions in
+//! turn from the [`EventBus`], so each plugin sees a session's events in publication order
+//! and no session waits behind another's flood.
 
-use super::EventEnvelope;
+use super::{EventBus, EventEnvelope};
 use crate::hostapi::{CallContext, wit};
 use crate::metrics::{DeliveryLabels, Metrics};
 use crate::plugins::PluginRegistry;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
-/// Parallel delivery lanes; a session's events always use the same lane, so each plugin
-/// sees a session's events in publication order.
-const LANES: usize = 4;
+/// Sessions delivered at once: enough that a slow plugin call for one session does not
+/// stall the others, few enough to leave the cores to requests.
+const WORKERS: usize = 4;
 
-pub fn spawn(
-    plugins: Arc<PluginRegistry>,
-    metrics: Arc<Metrics>,
-    mut rx: mpsc::UnboundedReceiver<Arc<EventEnvelope>>,
-) {
-    let mut lanes = Vec::with_capacity(LANES);
-    for _ in 0..LANES {
-        let (tx, mut lane_rx) = mpsc::unbounded_channel::<Arc<EventEnvelope>>();
-        let plugins = plugins.clone();
-        let metrics = metrics.clone();
+pub fn spawn(plugins: Arc<PluginRegistry>, metrics: Arc<Metrics>, bus: EventBus) {
+    for _ in 0..WORKERS {
+        let (plugins, metrics, bus) = (plugins.clone(), metrics.clone(), bus.clone());
         tokio::spawn(async move {
-            while let Some(ev) = lane_rx.recv().await {
+            loop {
+                let ev = bus.next().await;
                 deliver(&plugins, &metrics, &ev).await;
+                bus.done(&ev);
             }
         });
-        lanes.push(tx);
     }
-    tokio::spawn(async move {
-        while let Some(ev) = rx.recv().await {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            ev.session.hash(&mut h);
-            let lane = (h.finish() as usize) % LANES;
-            let _ = lanes[lane].send(ev);
-        }
-    });
 }
 
 async fn deliver(plugins: &PluginRegistry, metrics: &Metrics, ev: &EventEnvelope) {
@@ -62,6 +47,7 @@ async fn deliver(plugins: &PluginRegistry, metrics: &Metrics, ev: &EventEnvelope
             capabilities: Default::default(),
             session: Some(ev.session.clone()),
             request_id: ev.id.clone(),
+            event_depth: ev.depth,
         };
         let result = match plugin.on_event(ctx, &event).await {
             Ok(Ok(())) => "ok",

@@ -13,6 +13,10 @@ use crate::sessions::{SessionError, SessionRecord};
 use crate::storage::StorageError;
 use gateway_sdk::{ApiError, ErrorCode};
 
+/// What a plugin (and so a client) learns about a LIVE call on a disconnected session;
+/// why it is disconnected is the session's `statusReason`, not engine error text.
+const NOT_CONNECTED: &str = "the session is not connected to WhatsApp";
+
 pub(crate) fn capability(c: wit::Capability) -> Capability {
     match c {
         wit::Capability::Read => Capability::Read,
@@ -91,8 +95,11 @@ pub(crate) fn session_error(e: SessionError) -> sc::SessionError {
     match e {
         SessionError::NotFound => sc::SessionError::NotFound,
         SessionError::Invalid(m) => sc::SessionError::Invalid(m),
-        SessionError::Conflict(m) => sc::SessionError::Conflict(m),
-        SessionError::Engine(EngineError::NotConnected(m)) => sc::SessionError::NotConnected(m),
+        SessionError::Conflict(m) | SessionError::Quota(m) => sc::SessionError::Conflict(m),
+        SessionError::Engine(EngineError::NotConnected(m)) => {
+            tracing::debug!(reason = %m, "session not connected");
+            sc::SessionError::NotConnected(NOT_CONNECTED.into())
+        }
         SessionError::Engine(EngineError::Invalid(m)) => sc::SessionError::Invalid(m),
         SessionError::Engine(e) => {
             tracing::warn!(error = %e, "engine call failed");
@@ -107,7 +114,10 @@ pub(crate) fn session_error(e: SessionError) -> sc::SessionError {
 
 pub(crate) fn whatsapp_error(e: EngineError) -> WhatsappError {
     match e {
-        EngineError::NotConnected(m) => WhatsappError::NotConnected(m),
+        EngineError::NotConnected(m) => {
+            tracing::debug!(reason = %m, "session not connected");
+            WhatsappError::NotConnected(NOT_CONNECTED.into())
+        }
         EngineError::NotFound(m) => WhatsappError::NotFound(m),
         EngineError::Invalid(m) => WhatsappError::Invalid(m),
         EngineError::Forbidden(m) => WhatsappError::Forbidden(m),
@@ -123,6 +133,10 @@ pub(crate) fn whatsapp_error(e: EngineError) -> WhatsappError {
 pub(crate) fn storage_error(e: StorageError) -> st::StorageError {
     match e {
         StorageError::Invalid(m) => st::StorageError::Invalid(m),
+        // The SDK recognises the marker and answers 409 `quota_exceeded`.
+        StorageError::Quota(m) => {
+            st::StorageError::Invalid(format!("{}{m}", gateway_sdk::limits::QUOTA_EXCEEDED))
+        }
         other => {
             tracing::error!(error = %other, "plugin storage failed");
             st::StorageError::Failed("storage failed".into())
@@ -176,5 +190,197 @@ mod tests {
         ] {
             assert_eq!(capability(wit_capability(c)), c);
         }
+    }
+}
+
+/// A message key from a plugin, checked: a chat JID, an id, an author JID if any.
+pub(crate) fn message_ref(
+    key: &super::wa::gateway::whatsapp_types::MessageKey,
+) -> Result<crate::engines::MessageRef, String> {
+    let chat = gateway_sdk::Jid::parse(&key.chat)
+        .map_err(|e| format!("message chat: {e}"))?
+        .to_non_device()
+        .to_string();
+    if key.id.is_empty() || key.id.len() > 128 || !key.id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("message id must be 1-128 visible ASCII characters".into());
+    }
+    let sender = match key.sender.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            gateway_sdk::jid::parse_person(s)
+                .map_err(|e| format!("message sender: {e}"))?
+                .to_non_device()
+                .to_string(),
+        ),
+        None => None,
+    };
+    Ok(crate::engines::MessageRef {
+        chat,
+        id: key.id.clone(),
+        sender,
+    })
+}
+
+/// The outbox's records in WIT terms and back.
+pub(crate) mod outbox {
+    use super::super::wa::gateway::outbox as w;
+    use super::message_ref;
+    use crate::engines::{MediaKind, MessageRef};
+    use crate::outbox::{
+        OutboxError, OutboxItem, SendMode, SendStatus, StoredContent, StoredMediaSource,
+    };
+
+    pub(crate) fn mode(m: w::SendMode) -> SendMode {
+        match m {
+            w::SendMode::Synchronous => SendMode::Sync,
+            w::SendMode::Asynchronous => SendMode::Async,
+        }
+    }
+
+    pub(crate) fn status(s: w::SendStatus) -> SendStatus {
+        match s {
+            w::SendStatus::Pending => SendStatus::Pending,
+            w::SendStatus::Sent => SendStatus::Sent,
+            w::SendStatus::Delivered => SendStatus::Delivered,
+            w::SendStatus::Read => SendStatus::Read,
+            w::SendStatus::Failed => SendStatus::Failed,
+        }
+    }
+
+    fn wit_status(s: SendStatus) -> w::SendStatus {
+        match s {
+            SendStatus::Pending => w::SendStatus::Pending,
+            SendStatus::Sent => w::SendStatus::Sent,
+            SendStatus::Delivered => w::SendStatus::Delivered,
+            SendStatus::Read => w::SendStatus::Read,
+            SendStatus::Failed => w::SendStatus::Failed,
+        }
+    }
+
+    pub(crate) fn send_result(i: &OutboxItem) -> w::SendResult {
+        w::SendResult {
+            outbox_id: i.outbox_id.clone(),
+            mode: match i.mode {
+                SendMode::Sync => w::SendMode::Synchronous,
+                SendMode::Async => w::SendMode::Asynchronous,
+            },
+            status: wit_status(i.status),
+            timestamp: i.status_at,
+            wa_message_id: i.wa_message_id.clone(),
+            chat: i.chat.clone(),
+            error_code: i.error_code.clone(),
+            error: i.error.clone(),
+        }
+    }
+
+    pub(crate) fn error(e: OutboxError) -> w::OutboxError {
+        match e {
+            OutboxError::Invalid(m) => w::OutboxError::Invalid(m),
+            OutboxError::NotFound(m) => w::OutboxError::NotFound(m),
+            OutboxError::NotConnected(m) => w::OutboxError::NotConnected(m),
+            OutboxError::RateLimited {
+                limit,
+                rate_per_min,
+                rate_per_hour,
+                retry_after_ms,
+            } => w::OutboxError::RateLimited(w::RateLimit {
+                limit: limit.to_owned(),
+                rate_per_min,
+                rate_per_hour,
+                retry_after_ms,
+            }),
+            OutboxError::KeyReused(id) => w::OutboxError::KeyReused(id),
+            OutboxError::NotPending(m) => w::OutboxError::NotPending(m),
+            OutboxError::Storage(m) => {
+                tracing::error!(error = %m, "outbox storage failed");
+                w::OutboxError::Failed("storage failed".into())
+            }
+        }
+    }
+
+    fn key(k: &w::MessageKey) -> Result<MessageRef, w::OutboxError> {
+        message_ref(k).map_err(w::OutboxError::Invalid)
+    }
+
+    fn kind(k: w::MediaKind) -> MediaKind {
+        match k {
+            w::MediaKind::Image => MediaKind::Image,
+            w::MediaKind::Video => MediaKind::Video,
+            w::MediaKind::Audio => MediaKind::Audio,
+            w::MediaKind::Document => MediaKind::Document,
+            w::MediaKind::Sticker => MediaKind::Sticker,
+        }
+    }
+
+    /// What the outbox stores for a message: the chat (normalised), the content (inline
+    /// bytes set aside), and the message it replies to.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn outbound(
+        m: &w::Outbound,
+    ) -> Result<(String, StoredContent, Option<Vec<u8>>, Option<MessageRef>), w::OutboxError> {
+        let to = m.to.trim();
+        let chat = if !to.is_empty() && to.bytes().all(|b| b.is_ascii_digit()) {
+            gateway_sdk::Jid::from_phone(to)
+        } else {
+            gateway_sdk::Jid::parse(to)
+        }
+        .map_err(|e| w::OutboxError::Invalid(format!("to: {e}")))?;
+        if !(chat.is_person() || chat.is_group()) {
+            return Err(w::OutboxError::Invalid(
+                "to must be a user JID, a LID or a group JID".into(),
+            ));
+        }
+        let chat = chat.to_non_device().to_string();
+        let mut inline = None;
+        let content = match &m.content {
+            w::Content::Text(t) => StoredContent::Text { text: t.clone() },
+            w::Content::Media(media) => {
+                let source = match &media.source {
+                    w::MediaSource::Upload(id) => StoredMediaSource::Upload { id: id.clone() },
+                    w::MediaSource::Inline(bytes) => {
+                        inline = Some(bytes.clone());
+                        StoredMediaSource::Upload { id: String::new() }
+                    }
+                    w::MediaSource::Message(k) => StoredMediaSource::Message { message: key(k)? },
+                };
+                StoredContent::Media {
+                    kind: kind(media.kind),
+                    source,
+                    mimetype: media.mimetype.clone(),
+                    caption: media.caption.clone(),
+                    file_name: media.file_name.clone(),
+                    voice_note: media.voice_note,
+                }
+            }
+            w::Content::Location(l) => StoredContent::Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                name: l.name.clone(),
+                address: l.address.clone(),
+            },
+            w::Content::Contact(c) => StoredContent::Contact {
+                name: c.name.clone(),
+                vcard: c.vcard.clone(),
+            },
+            w::Content::Poll(p) => StoredContent::Poll {
+                name: p.name.clone(),
+                options: p.options.clone(),
+                selectable_count: p.selectable_count,
+            },
+            w::Content::Reaction((k, emoji)) => StoredContent::Reaction {
+                target: key(k)?,
+                emoji: emoji.clone(),
+            },
+            w::Content::Edit((k, text)) => StoredContent::Edit {
+                target: key(k)?,
+                text: text.clone(),
+            },
+            w::Content::Revoke(k) => StoredContent::Revoke { target: key(k)? },
+            w::Content::Vote((k, options)) => StoredContent::Vote {
+                target: key(k)?,
+                options: options.clone(),
+            },
+        };
+        let reply_to = m.reply_to.as_ref().map(key).transpose()?;
+        Ok((chat, content, inline, reply_to))
     }
 }

@@ -2,8 +2,12 @@
 //! are added to the linker once, grants are checked at load, and every call is scoped by
 //! the per-call [`CallContext`] held in the store.
 
+mod chats;
 pub(crate) mod convert;
+mod event_bus;
 mod log;
+mod media;
+mod outbox;
 mod session_control;
 mod stderr;
 mod storage;
@@ -32,10 +36,21 @@ pub use wa::gateway::types as wit;
 /// The services every plugin instance calls into, shared by all of them.
 pub struct PluginServices {
     pub sessions: Arc<SessionManager>,
+    /// Set once the outbox runs (it is built after the plugin runtime).
+    pub outbox: std::sync::OnceLock<crate::outbox::Outbox>,
+    pub bus: crate::events::EventBus,
+    /// The event names each plugin may emit (`plugins.emits`).
+    pub emits: Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>,
+    /// A plugin call's budget (`limits.plugin_timeout_ms`).
+    pub plugin_timeout: std::time::Duration,
+    /// How long a sync send may wait (`messages.sync_timeout_ms`).
+    pub sync_timeout: std::time::Duration,
     /// The largest value one key may hold (`limits.max_value_bytes`).
     pub max_value_bytes: usize,
     /// The most one atomic write may carry (`limits.max_write_bytes`).
     pub max_write_bytes: usize,
+    /// The most plugin data one organization may store (`quotas.max_stored_bytes_per_org`).
+    pub max_stored_bytes_per_org: Option<u64>,
 }
 
 /// Who a call is for; set before each call, cleared after.
@@ -49,6 +64,9 @@ pub struct CallContext {
     pub capabilities: CapabilitySet,
     pub session: Option<String>,
     pub request_id: String,
+    /// For event deliveries, the depth of the event delivered (emits it causes are one
+    /// deeper); 0 for requests.
+    pub event_depth: u8,
 }
 
 impl CallContext {
@@ -73,7 +91,9 @@ pub struct InstanceState {
     /// The read snapshot of the current call, dropped on its first write and at its end.
     reader: Option<crate::storage::KvReader>,
     /// When the current call must stop; checked on every epoch tick.
-    pub(crate) deadline: Instant,
+    pub(crate) deadline: crate::plugins::CallDeadline,
+    /// Media made downloadable in this call, by handle (taken with the answer).
+    pub(crate) blobs: std::collections::HashMap<String, crate::engines::MediaBlob>,
 }
 
 impl InstanceState {
@@ -98,11 +118,12 @@ impl InstanceState {
             services,
             call: None,
             reader: None,
-            deadline: Instant::now(),
+            deadline: crate::plugins::CallDeadline::new(Instant::now()),
+            blobs: std::collections::HashMap::new(),
         }
     }
 
-    pub fn begin_call(&mut self, ctx: CallContext, deadline: Instant) {
+    pub fn begin_call(&mut self, ctx: CallContext, deadline: crate::plugins::CallDeadline) {
         self.call = Some(ctx);
         self.deadline = deadline;
     }
@@ -110,6 +131,12 @@ impl InstanceState {
     pub fn end_call(&mut self) {
         self.call = None;
         self.reader = None;
+        self.blobs.clear();
+    }
+
+    /// The media a call's answer named in `x-gateway-blob`.
+    pub fn take_blob(&mut self, handle: &str) -> Option<crate::engines::MediaBlob> {
+        self.blobs.remove(handle)
     }
 
     pub fn plugin(&self) -> &str {
@@ -156,4 +183,5 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()>
 }
 
 impl wa::gateway::types::Host for InstanceState {}
+
 impl wa::gateway::whatsapp_types::Host for InstanceState {}

@@ -37,7 +37,7 @@ impl InstanceState {
             sessions: self.services.sessions.clone(),
             org: c.organization.to_string(),
             by: c.created_by.clone(),
-            deadline: self.deadline,
+            deadline: self.deadline.get(),
         })
     }
 }

@@ -40,14 +40,23 @@ impl InstanceState {
         &mut self,
         ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<Vec<bool>, StorageError> {
-        let scope = self.call().ok_or_else(no_call)?.scope();
+        let call = self.call().ok_or_else(no_call)?;
+        let scope = call.scope();
+        let organization = call.organization.clone();
+        let limit = self.services.max_stored_bytes_per_org;
         // Later reads of this call must see this write.
         self.reader = None;
         let kv = self.kv.clone();
-        tokio::task::spawn_blocking(move || kv.write(&scope, &ops))
-            .await
-            .map_err(|e| StorageError::Failed(format!("storage task failed: {e}")))?
-            .map_err(failed)
+        tokio::task::spawn_blocking(move || {
+            let usage = crate::storage::OrgUsage {
+                organization: &organization,
+                limit,
+            };
+            kv.write_accounted(&scope, &ops, Some(&usage))
+        })
+        .await
+        .map_err(|e| StorageError::Failed(format!("storage task failed: {e}")))?
+        .map_err(failed)
     }
 }
 

@@ -26,7 +26,7 @@ async fn bounded<T>(
 
 impl InstanceState {
     /// The engine, the request's session and the call's deadline.
-    fn live(&self) -> Result<(Arc<dyn Engine>, String, std::time::Instant), WhatsappError> {
+    pub(super) fn live(&self) -> Result<(Arc<dyn Engine>, String, std::time::Instant), WhatsappError> {
         let session = self
             .call()
             .and_then(|c| c.session.clone())
@@ -34,7 +34,7 @@ impl InstanceState {
         Ok((
             self.services.sessions.engine().clone(),
             session,
-            self.deadline,
+            self.deadline.get(),
         ))
     }
 

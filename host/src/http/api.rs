@@ -3,13 +3,15 @@
 //! [`ApiError`] written by the envelope layer.
 
 use super::envelope::error_response;
-use super::{Response, apikeys, body, request_id};
+use super::{Response, apikeys, body, media, request_id};
 use crate::app::App;
 use crate::auth::{Caller, Capability, Credential};
 use crate::hostapi::convert::{api_error, wit_capability};
 use crate::hostapi::{CallContext, wit};
 use crate::metrics::{FaultLabels, LatencyLabels, RequestLabels};
-use crate::plugins::{LoadedPlugin, PluginFault, RouteTarget};
+use crate::plugins::{
+    BLOB_HEADER, BuiltinRoute, LoadedPlugin, PluginAnswer, PluginFault, RouteTarget,
+};
 use bytes::Bytes;
 use gateway_sdk::{ApiError, ErrorCode};
 use http::HeaderValue;
@@ -31,7 +33,7 @@ struct Trace {
 pub async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> Response {
     let started = Instant::now();
     let request_id = request_id::from_headers(req.headers());
-    let method = req.method().as_str().to_owned();
+    let method = crate::metrics::method_label(req.method());
     let mut trace = Trace::default();
     let mut resp = match dispatch(&app, req, &request_id, &mut trace).await {
         Ok(r) => r,
@@ -47,7 +49,7 @@ pub async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> Response {
     app.metrics
         .requests
         .get_or_create(&RequestLabels {
-            method: method.clone(),
+            method,
             route: route.clone(),
             status,
             plugin: owner.clone(),
@@ -91,18 +93,28 @@ async fn dispatch(
         .to_owned();
     let limits = &app.config.limits;
     check_head_size(req.headers(), limits.max_header_bytes)?;
+    let catalog = app.plugins.catalog();
+    let matched = catalog.routes.find(req.method().as_str(), &sub);
+    // Media uploads stream to disk under their own limit; every other body is read whole.
+    let upload = matches!(
+        &matched,
+        Ok(m) if matches!(m.target, RouteTarget::Builtin(BuiltinRoute::UploadMedia))
+    );
+    let max_body = if upload {
+        limits.max_media_bytes
+    } else {
+        limits.max_body_bytes
+    };
     if let Some(len) = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        && len > limits.max_body_bytes
+        && len > max_body
     {
-        return Err(body::too_large(limits.max_body_bytes));
+        return Err(body::too_large(max_body));
     }
-
-    let catalog = app.plugins.catalog();
-    let matched = catalog.routes.find(req.method().as_str(), &sub)?;
+    let matched = matched?;
     let target = matched.target.clone();
     trace.route = Some(matched.template.as_str().to_owned());
     trace.owner = Some(target.owner().to_owned());
@@ -134,6 +146,10 @@ async fn dispatch(
     let params = matched.params;
     let template = matched.template.clone();
 
+    if upload {
+        let session = session.ok_or_else(|| ApiError::internal("the upload route has no session"))?;
+        return media::upload(&app.media, &session, req, limits).await;
+    }
     let (parts, incoming) = req.into_parts();
     let body = body::read(
         incoming,
@@ -176,6 +192,7 @@ async fn dispatch(
                 capabilities: caller.capabilities,
                 session,
                 request_id: request_id.to_owned(),
+                event_depth: 0,
             };
             call_plugin(app, &plugin, ctx, &request).await
         }
@@ -218,10 +235,22 @@ async fn call_plugin(
 ) -> Result<Response, ApiError> {
     let request_id = ctx.request_id.clone();
     match plugin.handle(ctx, request).await {
-        Ok(Ok(resp)) => Ok(plugin_response(plugin, resp)),
-        Ok(Err(e)) => Err(api_error(e)),
+        Ok(Ok(answer)) => Ok(plugin_response(plugin, answer)),
+        Ok(Err(e)) => Err(without_internals(api_error(e), plugin.name(), &request_id)),
         Err(fault) => Err(fault_error(app, plugin.name(), &request_id, &fault)),
     }
+}
+
+/// A plugin's `internal` error keeps its detail in the log, with the request id; the
+/// caller gets no more than that something failed (API.md §1.3).
+fn without_internals(e: ApiError, plugin: &str, request_id: &str) -> ApiError {
+    if e.code != ErrorCode::Internal {
+        return e;
+    }
+    tracing::error!(plugin, request_id, message = %e.message, details = %serde_json::Value::Object(e.details), "plugin answered internal");
+    ApiError::internal("the request failed inside the gateway")
+        .with_detail("requestId", request_id)
+        .with_detail("plugin", plugin)
 }
 
 /// Logs a plugin fault with the plugin's name, counts it, and answers without internals.
@@ -250,7 +279,8 @@ pub(crate) fn fault_error(
     .with_detail("plugin", plugin)
 }
 
-fn plugin_response(plugin: &LoadedPlugin, resp: wit::Response) -> Response {
+fn plugin_response(plugin: &LoadedPlugin, answer: PluginAnswer) -> Response {
+    let PluginAnswer { response: resp, blob } = answer;
     if !(200..400).contains(&resp.status) {
         // Plugins report errors through `error`; a bare error status still gets the envelope.
         tracing::warn!(
@@ -261,18 +291,59 @@ fn plugin_response(plugin: &LoadedPlugin, resp: wit::Response) -> Response {
         let code = ErrorCode::for_status(resp.status);
         return error_response(&ApiError::new(code, "the request failed").with_status(resp.status));
     }
-    let has_body = !resp.body.is_empty();
-    let mut out = http::Response::new(super::Body::new(Bytes::from(resp.body)));
+    let names_blob = resp
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case(BLOB_HEADER));
+    if names_blob && blob.is_none() {
+        tracing::error!(plugin = plugin.name(), "the answer names a media blob the call did not prepare");
+        return error_response(&ApiError::internal("the request failed inside the gateway"));
+    }
+    let has_body = !resp.body.is_empty() || blob.is_some();
+    let body = match &blob {
+        // The media the plugin prepared, streamed by the host: it never entered the plugin.
+        Some(b) => Bytes::from_owner(SharedBytes(b.bytes.clone())),
+        None => Bytes::from(resp.body),
+    };
+    let mut out = http::Response::new(super::Body::new(body));
     *out.status_mut() = http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::OK);
     for (k, v) in resp.headers {
         let Ok(name) = http::HeaderName::from_bytes(k.as_bytes()) else {
             continue;
         };
-        if is_reserved_response_header(&name) {
+        if is_reserved_response_header(&name) || name.as_str() == BLOB_HEADER {
             continue;
         }
         if let Ok(value) = HeaderValue::from_str(&v) {
             out.headers_mut().append(name, value);
+        }
+    }
+    if let Some(b) = &blob {
+        let set = |out: &mut Response, name: http::HeaderName, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                out.headers_mut().insert(name, v);
+            }
+        };
+        set(&mut out, http::header::CONTENT_TYPE, &b.mimetype);
+        {
+            use sha2::Digest as _;
+            let digest = hex::encode(sha2::Sha256::digest(b.bytes.as_slice()));
+            set(
+                &mut out,
+                http::HeaderName::from_static("x-media-sha256"),
+                &digest,
+            );
+        }
+        if let Some(name) = &b.file_name {
+            let safe: String = name
+                .chars()
+                .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' })
+                .collect();
+            set(
+                &mut out,
+                http::header::CONTENT_DISPOSITION,
+                &format!("attachment; filename=\"{safe}\""),
+            );
         }
     }
     if has_body && !out.headers().contains_key(http::header::CONTENT_TYPE) {
@@ -282,6 +353,15 @@ fn plugin_response(plugin: &LoadedPlugin, resp: wit::Response) -> Response {
         );
     }
     out
+}
+
+/// Media bytes shared with the engine's buffer, as a response body without a copy.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
 }
 
 /// Headers the host owns on every answer.

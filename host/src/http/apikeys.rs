@@ -100,6 +100,7 @@ pub(super) fn handle(
                 },
             ))
         }
+        BuiltinRoute::UploadMedia => Err(ApiError::internal("uploads are not an API-key route")),
         BuiltinRoute::RevokeApiKey => {
             let id = params
                 .iter()

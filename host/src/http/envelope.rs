@@ -16,6 +16,13 @@ pub fn error_response(err: &ApiError) -> Response {
     let mut resp = http::Response::new(Body::new(Bytes::from(err.envelope_bytes())));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, JSON);
+    // A 429 that says when to come back says it in the header too (API.md §4–8 amendment 1).
+    if err.http_status() == 429
+        && let Some(ms) = err.details.get("retryAfterMs").and_then(|v| v.as_u64())
+        && let Ok(v) = HeaderValue::from_str(&ms.div_ceil(1000).max(1).to_string())
+    {
+        resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
     if err.code == ErrorCode::MethodNotAllowed
         && let Some(allow) = err.details.get("allow").and_then(|a| a.as_array())
     {

@@ -45,10 +45,16 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// A request refused by an organization quota: 409, `details.reason = quota_exceeded`.
+pub(crate) fn quota_exceeded(message: String) -> ApiError {
+    ApiError::conflict(message).with_detail("reason", "quota_exceeded")
+}
+
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Invalid(m) => ApiError::validation(m),
+            StorageError::Quota(m) => quota_exceeded(m),
             other => internal("storage", &other),
         }
     }
@@ -58,7 +64,8 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::NotConnected(m) => {
-                ApiError::not_implemented(format!("session is not connected: {m}"))
+                tracing::debug!(reason = %m, "session not connected");
+                ApiError::not_implemented("the session is not connected to WhatsApp")
             }
             EngineError::NotFound(m) => ApiError::not_found(m),
             EngineError::Invalid(m) => ApiError::validation(m),
@@ -78,6 +85,7 @@ impl From<SessionError> for ApiError {
             SessionError::Conflict(m) => ApiError::conflict(m),
             SessionError::Engine(e) => e.into(),
             SessionError::Storage(m) => internal("session storage", &m),
+            SessionError::Quota(m) => quota_exceeded(m),
         }
     }
 }
@@ -87,6 +95,7 @@ impl From<ControlError> for ApiError {
         match e {
             ControlError::Conflict(m) => ApiError::conflict(m),
             ControlError::Invalid(m) => ApiError::validation(m),
+            ControlError::Busy(m) => ApiError::new(ErrorCode::Unavailable, m),
         }
     }
 }

@@ -6,6 +6,7 @@ mod apikeys;
 pub(crate) mod body;
 pub mod envelope;
 mod errors;
+mod media;
 pub mod request_id;
 mod server;
 

@@ -1,6 +1,12 @@
 //! The hyper server loop shared by the API and admin listeners: HTTP/1.1 and HTTP/2,
 //! header-size and header-read-time limits, connection reuse only when it is safe, and
 //! graceful shutdown that lets requests in flight finish.
+//!
+//! A connection has to earn its file descriptor, as in hardened proxies: the listener
+//! holds at most `max_connections` at once; a connection must show which protocol it
+//! speaks within the header read timeout (a byte that could start the HTTP/2 preface is
+//! not enough); afterwards it is closed when it stays silent for the idle timeout or when
+//! a write to a client that stopped reading stalls for the write timeout.
 
 use super::Response;
 use hyper::body::Incoming;
@@ -20,8 +26,45 @@ pub struct ServerLimits {
     /// hyper's read buffer; a request head larger than this is refused by hyper itself
     /// (431 without a body), so it is set well above the envelope-answered header limit.
     pub read_buffer_bytes: usize,
+    /// Time for a request head to arrive, and for a new connection to show its protocol.
     pub header_read_timeout: Duration,
+    /// A connection that sends nothing for this long is closed (between requests, or a
+    /// peer gone silent).
+    pub idle_timeout: Duration,
+    /// A write that cannot make progress for this long (the client stopped reading)
+    /// closes the connection.
+    pub write_timeout: Duration,
+    /// Connections held at once; further ones wait in the kernel's accept queue.
+    pub max_connections: usize,
     pub shutdown_grace: Duration,
+}
+
+/// The client preface every HTTP/2 connection starts with (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// How often a connection that sent part of the HTTP/2 preface is looked at again.
+const PREFACE_POLL: Duration = Duration::from_millis(10);
+
+/// Waits until the connection's first bytes tell HTTP/1 from HTTP/2, within `timeout`.
+/// False when the peer closes, errs or dawdles: the connection is then dropped before
+/// hyper holds it (hyper's own head timeout only starts once the protocol is known).
+async fn shows_its_protocol(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                if n == buf.len() || buf[..n] != H2_PREFACE[..n] {
+                    return true;
+                }
+            }
+            _ => return false,
+        }
+        // Part of the preface: the rest normally follows in the same packet.
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(PREFACE_POLL.min(deadline - tokio::time::Instant::now())).await;
+    }
 }
 
 /// A bound listener.
@@ -66,6 +109,27 @@ impl CloseOnError {
     }
 }
 
+/// Takes a connection slot, then accepts; `None` after a failed accept (out of file
+/// descriptors and the like), which backs off briefly.
+async fn accept_within(
+    listener: &Listener,
+    slots: &Arc<tokio::sync::Semaphore>,
+) -> Option<(
+    tokio::net::TcpStream,
+    SocketAddr,
+    tokio::sync::OwnedSemaphorePermit,
+)> {
+    let slot = slots.clone().acquire_owned().await.ok()?;
+    match listener.tcp.accept().await {
+        Ok((stream, peer)) => Some((stream, peer, slot)),
+        Err(e) => {
+            tracing::warn!(listener = listener.name, error = %e, "accept failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
 /// Serves connections until `shutdown` turns true, then waits up to the grace period for
 /// open requests to finish.
 pub async fn serve<S, F>(
@@ -86,41 +150,46 @@ pub async fn serve<S, F>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(limits.read_buffer_bytes as u32);
+        .max_header_list_size(limits.read_buffer_bytes as u32)
+        // Streams one client may have open at once on one connection.
+        .max_concurrent_streams(256);
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     loop {
-        tokio::select! {
-            accepted = listener.tcp.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off briefly.
-                        tracing::warn!(listener = listener.name, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let service = service.clone();
-                let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-                    let close = CloseOnError::for_request(&req);
-                    let fut = service(req, peer);
-                    async move { Ok::<_, std::convert::Infallible>(close.apply(fut.await)) }
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
+        let accepted = tokio::select! {
+            accepted = accept_within(&listener, &slots) => accepted,
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {
                     break;
                 }
+                continue;
             }
-        }
+        };
+        let Some((stream, peer, slot)) = accepted else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            let close = CloseOnError::for_request(&req);
+            let fut = service(req, peer);
+            async move { Ok::<_, std::convert::Infallible>(close.apply(fut.await)) }
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _slot = slot;
+            if !shows_its_protocol(&stream, limits.header_read_timeout).await {
+                return;
+            }
+            let mut io = tokio_io_timeout::TimeoutStream::new(stream);
+            io.set_read_timeout(Some(limits.idle_timeout));
+            io.set_write_timeout(Some(limits.write_timeout));
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(Box::pin(io)), svc);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
     }
     drop(listener);
     tracing::info!("listener closed; waiting for requests in flight");

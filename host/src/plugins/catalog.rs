@@ -16,17 +16,27 @@ pub enum BuiltinRoute {
     ListApiKeys,
     CreateApiKey,
     RevokeApiKey,
+    /// Media bytes streamed to disk, never through a plugin.
+    UploadMedia,
 }
 
 impl BuiltinRoute {
-    const ALL: [(BuiltinRoute, Method, &'static str); 3] = [
+    const ALL: [(BuiltinRoute, Method, &'static str); 4] = [
         (BuiltinRoute::ListApiKeys, Method::Get, "/api-keys"),
         (BuiltinRoute::CreateApiKey, Method::Post, "/api-keys"),
         (BuiltinRoute::RevokeApiKey, Method::Delete, "/api-keys/{id}"),
+        (
+            BuiltinRoute::UploadMedia,
+            Method::Post,
+            "/sessions/{session}/media",
+        ),
     ];
 
     pub fn capability(self) -> Capability {
-        Capability::Manage
+        match self {
+            BuiltinRoute::UploadMedia => Capability::Send,
+            _ => Capability::Manage,
+        }
     }
 
     pub fn operation_id(self) -> &'static str {
@@ -34,6 +44,7 @@ impl BuiltinRoute {
             BuiltinRoute::ListApiKeys => "listApiKeys",
             BuiltinRoute::CreateApiKey => "createApiKey",
             BuiltinRoute::RevokeApiKey => "revokeApiKey",
+            BuiltinRoute::UploadMedia => "uploadMedia",
         }
     }
 

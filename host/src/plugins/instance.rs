@@ -7,6 +7,7 @@ use super::HostInterface;
 use super::loader::LoadError;
 use super::manifest::PluginManifest;
 use super::runtime::PluginRuntime;
+use crate::engines::MediaBlob;
 use crate::hostapi::{CallContext, InstanceState, PluginPre, wit};
 use crate::storage::{PLUGIN_KV, ScopedKv};
 use std::collections::HashMap;
@@ -14,6 +15,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
+
+/// The response header naming media the host streams in place of a body (API.md §W).
+pub const BLOB_HEADER: &str = "x-gateway-blob";
+
+/// A plugin's answer to a request, with the media it names (if any).
+#[derive(Debug)]
+pub struct PluginAnswer {
+    pub response: wit::Response,
+    pub blob: Option<MediaBlob>,
+}
 
 /// Calls served by one instance before it is replaced, bounding heap fragmentation.
 const MAX_USES_PER_INSTANCE: u64 = 10_000;
@@ -103,7 +114,7 @@ enum Call<'a> {
 
 enum Answer {
     Manifest(wit::Manifest),
-    Handled(Result<wit::Response, wit::Error>),
+    Handled(Result<wit::Response, wit::Error>, Option<MediaBlob>),
     Event(Result<(), wit::Error>),
 }
 
@@ -147,6 +158,7 @@ impl LoadedPlugin {
             capabilities: Default::default(),
             session: None,
             request_id: "load".into(),
+            event_depth: 0,
         };
         let mut inst = plugin.instantiate().await?;
         let answer = plugin.run(&mut inst, ctx, Call::Describe).await?;
@@ -169,9 +181,9 @@ impl LoadedPlugin {
         &self,
         ctx: CallContext,
         request: &wit::Request,
-    ) -> Result<Result<wit::Response, wit::Error>, PluginFault> {
+    ) -> Result<Result<PluginAnswer, wit::Error>, PluginFault> {
         match self.call(ctx, Call::Handle(request)).await? {
-            Answer::Handled(r) => Ok(r),
+            Answer::Handled(r, blob) => Ok(r.map(|response| PluginAnswer { response, blob })),
             _ => unreachable!("handle answers a response"),
         }
     }
@@ -195,12 +207,17 @@ impl LoadedPlugin {
 
     async fn call(&self, ctx: CallContext, call: Call<'_>) -> Result<Answer, PluginFault> {
         let org = ctx.organization.clone();
+        // A platform admin's call may read across organizations: its instance could hold
+        // other tenants' data in memory, so it serves no one after it.
+        let reusable = !ctx
+            .capabilities
+            .contains(crate::auth::Capability::PlatformAdmin);
         let mut inst = match self.checkout(&org) {
             Some(i) => i,
             None => self.instantiate().await?,
         };
         let answer = self.run(&mut inst, ctx, call).await;
-        if answer.is_ok() {
+        if answer.is_ok() && reusable {
             self.checkin(org, inst);
         }
         answer
@@ -213,9 +230,9 @@ impl LoadedPlugin {
         call: Call<'_>,
     ) -> Result<Answer, PluginFault> {
         let timeout = Duration::from_millis(self.runtime.limits.plugin_timeout_ms);
-        let deadline = Instant::now() + timeout;
+        let deadline = super::CallDeadline::new(Instant::now() + timeout);
         inst.uses += 1;
-        inst.store.data_mut().begin_call(ctx, deadline);
+        inst.store.data_mut().begin_call(ctx, deadline.clone());
         inst.store.set_epoch_deadline(1);
         let endpoint = inst.bindings.wa_gateway_endpoint();
         let store = &mut inst.store;
@@ -228,7 +245,7 @@ impl LoadedPlugin {
                 Call::Handle(r) => endpoint
                     .call_handle(&mut *store, r)
                     .await
-                    .map(Answer::Handled),
+                    .map(|answer| Answer::Handled(answer, None)),
                 Call::Event(e) => endpoint
                     .call_on_event(&mut *store, e)
                     .await
@@ -236,10 +253,23 @@ impl LoadedPlugin {
             }
         };
         // Wasm time is bounded by the epoch deadline; host calls that can wait on the
-        // network bound themselves by the same deadline (`hostapi::bounded`). No timer per
-        // call: arming one on every request wakes the timer driver and costs more than the
-        // call itself.
-        let result = fut.await.map_err(PluginFault::from_wasmtime);
+        // network bound themselves by the same deadline (`hostapi::within`), and the
+        // watchdog ends a call still waiting at its deadline anyway (a WASI sleep). No
+        // timer per call: arming one on every request wakes the timer driver and costs
+        // more than the call itself.
+        let mut result = match self.runtime.watchdog.bound(deadline, fut).await {
+            Ok(r) => r.map_err(PluginFault::from_wasmtime),
+            Err(_overdue) => Err(PluginFault::Timeout),
+        };
+        // Media the answer names stays in the host: taken from the call before it ends.
+        if let Ok(Answer::Handled(Ok(response), blob)) = &mut result
+            && let Some((_, handle)) = response
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(BLOB_HEADER))
+        {
+            *blob = inst.store.data_mut().take_blob(handle);
+        }
         inst.store.data_mut().end_call();
         result
     }
@@ -258,15 +288,16 @@ impl LoadedPlugin {
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_callback(|ctx| {
-            if Instant::now() >= ctx.data().deadline {
+            if Instant::now() >= ctx.data().deadline.get() {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
         // Instantiation runs the component's start code, so it gets a deadline too.
-        store.data_mut().deadline =
-            Instant::now() + Duration::from_millis(self.runtime.limits.plugin_timeout_ms);
+        store.data_mut().deadline = super::CallDeadline::new(
+            Instant::now() + Duration::from_millis(self.runtime.limits.plugin_timeout_ms),
+        );
         store.set_epoch_deadline(1);
         match self.pre.instantiate_async(&mut store).await {
             Ok(bindings) => Ok(Instance {

@@ -9,13 +9,15 @@ mod loader;
 mod manifest;
 mod registry;
 mod runtime;
+mod watchdog;
 
 pub use catalog::{BuiltinRoute, Catalog, Refusal, Routable, RouteTarget};
-pub use instance::{LoadedPlugin, PluginFault};
+pub use instance::{BLOB_HEADER, LoadedPlugin, PluginAnswer, PluginFault};
 pub use loader::LoadError;
 pub use manifest::{PluginManifest, RouteSpec};
 pub use registry::{PluginRegistry, PluginStatus, ReloadReport};
 pub use runtime::PluginRuntime;
+pub use watchdog::CallDeadline;
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -30,15 +32,23 @@ pub enum HostInterface {
     WhatsappRead,
     WhatsappSend,
     SessionControl,
+    WhatsappChats,
+    Outbox,
+    Media,
+    EventBus,
     Log,
 }
 
 impl HostInterface {
-    pub const ALL: [HostInterface; 5] = [
+    pub const ALL: [HostInterface; 9] = [
         HostInterface::Storage,
         HostInterface::WhatsappRead,
         HostInterface::WhatsappSend,
         HostInterface::SessionControl,
+        HostInterface::WhatsappChats,
+        HostInterface::Outbox,
+        HostInterface::Media,
+        HostInterface::EventBus,
         HostInterface::Log,
     ];
 
@@ -49,6 +59,10 @@ impl HostInterface {
             HostInterface::WhatsappRead => "whatsapp-read",
             HostInterface::WhatsappSend => "whatsapp-send",
             HostInterface::SessionControl => "session-control",
+            HostInterface::WhatsappChats => "whatsapp-chats",
+            HostInterface::Outbox => "outbox",
+            HostInterface::Media => "media",
+            HostInterface::EventBus => "event-bus",
             HostInterface::Log => "log",
         }
     }

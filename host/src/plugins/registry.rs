@@ -26,6 +26,8 @@ pub struct PluginStatus {
     pub grants: Vec<HostInterface>,
     pub imports: Vec<HostInterface>,
     pub loaded_at: Option<u64>,
+    /// Instances kept warm for reuse right now.
+    pub idle_instances: usize,
     pub last_error: Option<String>,
     pub last_error_at: Option<u64>,
 }
@@ -206,6 +208,7 @@ impl PluginRegistry {
                     grants: (self.grants)(p.name()),
                     imports: p.imports.clone(),
                     loaded_at: Some(p.loaded_at),
+                    idle_instances: p.idle_instances(),
                     last_error: None,
                     last_error_at: None,
                 },
@@ -222,6 +225,7 @@ impl PluginRegistry {
                 grants: (self.grants)(&name),
                 imports: Vec::new(),
                 loaded_at: None,
+                idle_instances: 0,
                 last_error: None,
                 last_error_at: None,
             });

@@ -2,6 +2,7 @@
 //! on-disk cache of precompiled components.
 
 use super::loader::LoadError;
+use super::watchdog::Watchdog;
 use crate::config::LimitsConfig;
 use crate::hostapi::{self, InstanceState, PluginServices};
 use crate::storage::Database;
@@ -30,6 +31,8 @@ pub struct PluginRuntime {
     cache_dir: PathBuf,
     /// Distinguishes artifacts of another wasmtime build or configuration.
     engine_fingerprint: String,
+    /// Ends calls that wait in a host call past their deadline.
+    pub(crate) watchdog: Arc<Watchdog>,
 }
 
 impl PluginRuntime {
@@ -63,8 +66,9 @@ impl PluginRuntime {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_fingerprint = format!("{:016x}", h.finish());
-        spawn_epoch_ticker(&engine);
-        std::fs::create_dir_all(&cache_dir)?;
+        let watchdog = Arc::new(Watchdog::default());
+        spawn_epoch_ticker(&engine, watchdog.clone());
+        crate::storage::create_private_dir(&cache_dir)?;
         Ok(Arc::new(PluginRuntime {
             engine,
             linker,
@@ -73,6 +77,7 @@ impl PluginRuntime {
             limits: limits.clone(),
             cache_dir,
             engine_fingerprint,
+            watchdog,
         }))
     }
 
@@ -132,8 +137,9 @@ pub(crate) fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Advances the engine's epoch every tick for as long as the engine lives.
-fn spawn_epoch_ticker(engine: &Engine) {
+/// Advances the engine's epoch every tick for as long as the engine lives, and wakes calls
+/// waiting in host calls past their deadline.
+fn spawn_epoch_ticker(engine: &Engine, watchdog: Arc<Watchdog>) {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("plugin-epoch".into())
@@ -141,6 +147,7 @@ fn spawn_epoch_ticker(engine: &Engine) {
             while let Some(engine) = weak.upgrade() {
                 engine.increment_epoch();
                 drop(engine);
+                watchdog.tick();
                 std::thread::sleep(EPOCH_TICK);
             }
         })

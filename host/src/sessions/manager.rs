@@ -10,11 +10,9 @@ use crate::storage::StorageError;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use std::time::Duration;
 
 /// Defaults of a new session's send rate limits (API.md §2).
-const DEFAULT_RATE_PER_MIN: u32 = 20;
-const DEFAULT_RATE_PER_HOUR: u32 = 600;
 
 /// Options of `createSession`.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +36,9 @@ pub enum SessionError {
     Engine(#[from] EngineError),
     #[error("storage: {0}")]
     Storage(String),
+    /// An organization quota would be exceeded.
+    #[error("{0}")]
+    Quota(String),
 }
 
 impl From<StorageError> for SessionError {
@@ -53,8 +54,44 @@ pub struct SessionManager {
     gateway_id: String,
     /// The latest QR code per session, until it expires or pairing completes.
     qr: Mutex<HashMap<String, PairingCode>>,
-    /// Serialises lifecycle changes so start/stop/delete never interleave.
-    lifecycle: tokio::sync::Mutex<()>,
+    /// One lock per session: its start/stop/delete never interleave, and one session's
+    /// slow engine call never holds up another's.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    policy: SessionPolicy,
+    /// Serialises creation, so the quota check and the insert are one step.
+    creating: tokio::sync::Mutex<()>,
+    /// Other owners of a session's data (its outbox, its media), told when it is deleted.
+    on_delete: Mutex<Vec<OnDelete>>,
+}
+
+/// Removes a deleted session's data held outside the registry.
+pub type OnDelete = Arc<
+    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What the operator configured for sessions.
+#[derive(Debug, Clone)]
+pub struct SessionPolicy {
+    /// How long one engine lifecycle call may take before it fails.
+    pub engine_timeout: Duration,
+    /// Sessions one organization may have (`quotas.max_sessions_per_org`).
+    pub max_per_org: Option<usize>,
+    /// `ratePerMin` / `ratePerHour` of a new session (`messages.default_rate_per_*`).
+    pub rate_per_min: u32,
+    pub rate_per_hour: u32,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy {
+            engine_timeout: Duration::from_secs(15),
+            max_per_org: None,
+            rate_per_min: 20,
+            rate_per_hour: 600,
+        }
+    }
 }
 
 impl SessionManager {
@@ -63,6 +100,7 @@ impl SessionManager {
         engine: Arc<dyn Engine>,
         events: EventBus,
         gateway_id: String,
+        policy: SessionPolicy,
     ) -> Arc<SessionManager> {
         Arc::new(SessionManager {
             registry,
@@ -70,8 +108,43 @@ impl SessionManager {
             events,
             gateway_id,
             qr: Mutex::new(HashMap::new()),
-            lifecycle: tokio::sync::Mutex::new(()),
+            locks: Mutex::new(HashMap::new()),
+            policy,
+            creating: tokio::sync::Mutex::new(()),
+            on_delete: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Holds the session's lifecycle lock until the guard drops.
+    async fn lock(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .locks
+            .lock()
+            .expect("lock")
+            .entry(id.to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// Runs an engine lifecycle call within the engine timeout.
+    async fn engine_call<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        match tokio::time::timeout(self.policy.engine_timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(EngineError::Failed(format!(
+                "the engine did not finish {what} within {} ms",
+                self.policy.engine_timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// Registers another owner of session data to clean up on delete.
+    pub fn on_delete(&self, purge: OnDelete) {
+        self.on_delete.lock().expect("lock").push(purge);
     }
 
     pub fn registry(&self) -> &SessionRegistry {
@@ -115,6 +188,14 @@ impl SessionManager {
             Some(l) if l.is_empty() => None,
             other => other,
         };
+        let creating = self.creating.lock().await;
+        if let Some(max) = self.policy.max_per_org
+            && self.registry.list(Some(org)).len() >= max
+        {
+            return Err(SessionError::Quota(format!(
+                "the organization has {max} sessions, the most it may (quotas.max_sessions_per_org)"
+            )));
+        }
         let now = now_ms();
         let record = SessionRecord {
             id: ulid::Ulid::generate().to_string(),
@@ -130,8 +211,8 @@ impl SessionManager {
             is_admin_session: false,
             auto_read: options.auto_read.unwrap_or(false),
             presence_typing: options.presence_typing.unwrap_or(true),
-            rate_per_min: DEFAULT_RATE_PER_MIN,
-            rate_per_hour: DEFAULT_RATE_PER_HOUR,
+            rate_per_min: self.policy.rate_per_min,
+            rate_per_hour: self.policy.rate_per_hour,
             created_by_user_id: created_by.to_owned(),
             created_at: now,
             updated_at: now,
@@ -140,6 +221,7 @@ impl SessionManager {
         };
         let id = record.id.clone();
         let saved = self.registry.save(record)?;
+        drop(creating);
         tracing::info!(session = %id, org, "session created");
         if options.start {
             return self.start(org, &id).await;
@@ -149,7 +231,7 @@ impl SessionManager {
 
     /// Connects in the background; a no-op when already running.
     pub async fn start(&self, org: &str, id: &str) -> Result<Arc<SessionRecord>, SessionError> {
-        let _guard = self.lifecycle.lock().await;
+        let _guard = self.lock(id).await;
         let current = self.owned(org, id)?;
         if current.status.is_running() {
             return Ok(current);
@@ -161,7 +243,7 @@ impl SessionManager {
         let rec = self.set_status(id, SessionStatus::Starting, None, |r| {
             r.want_running = true;
         })?;
-        if let Err(e) = self.engine.start(id).await {
+        if let Err(e) = self.engine_call("start", self.engine.start(id)).await {
             let reason = e.to_string();
             return self.set_status(id, SessionStatus::Failed, Some(reason), |_| {});
         }
@@ -170,7 +252,7 @@ impl SessionManager {
 
     /// Disconnects, keeping the pairing; a no-op when stopped.
     pub async fn stop(&self, org: &str, id: &str) -> Result<Arc<SessionRecord>, SessionError> {
-        let _guard = self.lifecycle.lock().await;
+        let _guard = self.lock(id).await;
         let current = self.owned(org, id)?;
         if current.status == SessionStatus::Stopped && !current.want_running {
             return Ok(current);
@@ -181,14 +263,14 @@ impl SessionManager {
     async fn stop_locked(&self, id: &str) -> Result<Arc<SessionRecord>, SessionError> {
         // Mark first so late events of the old connection are ignored.
         self.registry.update(id, |r| r.want_running = false)?;
-        self.engine.stop(id).await?;
+        self.engine_call("stop", self.engine.stop(id)).await?;
         self.qr.lock().expect("lock").remove(id);
         self.set_status(id, SessionStatus::Stopped, None, |_| {})
     }
 
     /// Stop then start, keeping the pairing.
     pub async fn restart(&self, org: &str, id: &str) -> Result<Arc<SessionRecord>, SessionError> {
-        let _guard = self.lifecycle.lock().await;
+        let _guard = self.lock(id).await;
         self.owned(org, id)?;
         self.stop_locked(id).await?;
         self.start_locked(id).await
@@ -196,13 +278,13 @@ impl SessionManager {
 
     /// Unlinks the device (pairing lost) and keeps the row; a no-op when not paired.
     pub async fn logout(&self, org: &str, id: &str) -> Result<Arc<SessionRecord>, SessionError> {
-        let _guard = self.lifecycle.lock().await;
+        let _guard = self.lock(id).await;
         let current = self.owned(org, id)?;
         if !current.is_paired() && !current.status.is_running() {
             return Ok(current);
         }
         self.registry.update(id, |r| r.want_running = false)?;
-        self.engine.logout(id).await?;
+        self.engine_call("logout", self.engine.logout(id)).await?;
         self.qr.lock().expect("lock").remove(id);
         let rec = self.set_status(id, SessionStatus::Stopped, Some("logged out".into()), |r| {
             clear_account(r);
@@ -212,14 +294,19 @@ impl SessionManager {
 
     /// Stops the connection and removes the session with all its stored data.
     pub async fn delete(&self, org: &str, id: &str) -> Result<(), SessionError> {
-        let _guard = self.lifecycle.lock().await;
+        let _guard = self.lock(id).await;
         self.owned(org, id)?;
         self.registry.update(id, |r| r.want_running = false)?;
-        if let Err(e) = self.engine.logout(id).await {
+        if let Err(e) = self.engine_call("logout", self.engine.logout(id)).await {
             tracing::warn!(session = id, error = %e, "engine logout during delete failed");
         }
         self.qr.lock().expect("lock").remove(id);
         self.registry.remove(id)?;
+        let purges: Vec<OnDelete> = self.on_delete.lock().expect("lock").clone();
+        for purge in purges {
+            purge(id.to_owned()).await;
+        }
+        self.locks.lock().expect("lock").remove(id);
         tracing::info!(session = id, org, "session deleted");
         Ok(())
     }
@@ -256,8 +343,10 @@ impl SessionManager {
             self.start(org, id).await?;
         }
         let code = self
-            .engine
-            .request_pairing_code(id, &phone)
+            .engine_call(
+                "the pair code",
+                self.engine.request_pairing_code(id, &phone),
+            )
             .await
             .map_err(|e| match e {
                 EngineError::Invalid(m) => SessionError::Invalid(m),
@@ -268,8 +357,8 @@ impl SessionManager {
 
     /// Starts every session that was running when the gateway last stopped.
     pub async fn resume_all(&self) {
-        let _guard = self.lifecycle.lock().await;
         for s in self.registry.list(None) {
+            let _guard = self.lock(&s.id).await;
             if s.want_running {
                 tracing::info!(session = %s.id, "resuming session");
                 if let Err(e) = self.start_locked(&s.id).await {
@@ -282,26 +371,9 @@ impl SessionManager {
         }
     }
 
-    /// Applies engine events to records until the engine side closes, counting them.
-    pub async fn run_events_counted(
-        self: Arc<Self>,
-        mut rx: mpsc::UnboundedReceiver<EngineEvent>,
-        metrics: Arc<crate::metrics::Metrics>,
-    ) {
-        while let Some(ev) = rx.recv().await {
-            metrics
-                .engine_events
-                .get_or_create(&crate::metrics::EventLabels {
-                    event: ev.kind().to_owned(),
-                })
-                .inc();
-            if let Err(e) = self.apply(ev) {
-                tracing::error!(error = %e, "applying engine event failed");
-            }
-        }
-    }
-
-    fn apply(&self, ev: EngineEvent) -> Result<(), SessionError> {
+    /// Applies one engine event: lifecycle events change the session's record (and
+    /// publish `session.status` / `auth.qr`), WhatsApp events are published as they are.
+    pub(crate) fn apply(&self, ev: EngineEvent) -> Result<(), SessionError> {
         let Some(current) = self.registry.get(ev.session()) else {
             return Ok(());
         };

@@ -5,7 +5,7 @@
 mod manager;
 mod registry;
 
-pub use manager::{CreateSession, SessionError, SessionManager};
+pub use manager::{CreateSession, OnDelete, SessionError, SessionManager, SessionPolicy};
 pub use registry::SessionRegistry;
 
 use serde::{Deserialize, Serialize};

@@ -88,8 +88,9 @@ impl SessionRegistry {
     /// the engine's state.
     pub fn remove(&self, id: &str) -> Result<bool, StorageError> {
         let scope = Scope::Session(id.to_owned());
-        let plugin_rows = ScopedKv::purge_scope(&self.db, PLUGIN_KV, &scope)?;
-        let engine_rows = ScopedKv::purge_scope(&self.db, ENGINE_KV, &scope)?;
+        let org = self.get(id).map(|s| s.organization_id.clone());
+        let plugin_rows = ScopedKv::purge_scope(&self.db, PLUGIN_KV, &scope, org.as_deref())?;
+        let engine_rows = ScopedKv::purge_scope(&self.db, ENGINE_KV, &scope, None)?;
         let txn = self.db.redb().begin_write()?;
         let existed = txn.open_table(SESSIONS)?.remove(id)?.is_some();
         txn.commit()?;

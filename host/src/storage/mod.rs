@@ -1,9 +1,13 @@
 //! The embedded database (redb): one file in the data directory holding API keys, sessions,
 //! plugin data and engine state. Every write commits durably before it returns.
 
+mod commit;
 mod scoped;
+mod usage;
 
-pub use scoped::{KvReader, Rows, ScanRange, Scope, ScopedKv};
+pub use commit::Committer;
+pub use scoped::{KvReader, OrgUsage, Rows, ScanRange, Scope, ScopedKv};
+pub use usage::stored_bytes;
 
 use redb::{Database as Redb, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
@@ -17,6 +21,9 @@ pub(crate) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 pub(crate) const PLUGIN_KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("plugin_kv");
 /// Scoped engine state (device keys, Signal sessions…), same layout as plugin data.
 pub(crate) const ENGINE_KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("engine_kv");
+/// Organization id → bytes of plugin data it stores (keys and values), kept in step with
+/// every plugin write in the same transaction.
+pub(crate) const USAGE: TableDefinition<&str, u64> = TableDefinition::new("org_usage");
 /// Schema and bookkeeping values.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -33,6 +40,9 @@ pub enum StorageError {
     Corrupt(String),
     #[error("{0}")]
     Invalid(String),
+    /// An organization quota would be exceeded.
+    #[error("{0}")]
+    Quota(String),
 }
 
 macro_rules! from_redb {
@@ -51,10 +61,35 @@ from_redb!(
     redb::CommitError
 );
 
+/// Creates a directory (and missing parents) readable by this user only.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Makes a file readable and writable by this user only.
+fn make_private(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
 /// The open database, shared by every part of the host.
 #[derive(Clone)]
 pub struct Database {
     db: Arc<Redb>,
+    committer: Committer,
 }
 
 impl std::fmt::Debug for Database {
@@ -64,10 +99,12 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    /// Opens (creating if needed) the database file and its tables.
+    /// Opens (creating if needed) the database file and its tables. The file holds every
+    /// tenant's WhatsApp device keys: it is readable by the gateway's user only (0600), in
+    /// a directory created for that user only (0700).
     pub fn open(path: &Path) -> Result<Database, StorageError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            create_private_dir(dir).map_err(|e| {
                 StorageError::Invalid(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
@@ -77,12 +114,16 @@ impl Database {
             }
             other => StorageError::Database(other.into()),
         })?;
+        make_private(path).map_err(|e| {
+            StorageError::Invalid(format!("cannot restrict {}: {e}", path.display()))
+        })?;
         let txn = db.begin_write()?;
         {
             txn.open_table(API_KEYS)?;
             txn.open_table(SESSIONS)?;
             txn.open_table(PLUGIN_KV)?;
             txn.open_table(ENGINE_KV)?;
+            txn.open_table(USAGE)?;
             let mut meta = txn.open_table(META)?;
             let existing: Option<Vec<u8>> = meta.get("schema")?.map(|v| v.value().to_vec());
             match existing {
@@ -100,11 +141,22 @@ impl Database {
             }
         }
         txn.commit()?;
-        Ok(Database { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let db = Database {
+            committer: Committer::start(db.clone()),
+            db,
+        };
+        usage::count_if_missing(&db)?;
+        Ok(db)
     }
 
     pub(crate) fn redb(&self) -> &Redb {
         &self.db
+    }
+
+    /// Durable writes that share transactions with concurrent ones (group commit).
+    pub fn committer(&self) -> &Committer {
+        &self.committer
     }
 
     /// Reads every row of a string-keyed JSON table.
@@ -139,23 +191,34 @@ impl Database {
         Ok(())
     }
 
-    /// Writes several rows of a string-keyed JSON table in one transaction.
-    pub(crate) fn put_json_many<T: serde::Serialize>(
+    /// Changes stored rows of a string-keyed JSON table in one transaction, each read and
+    /// written back inside it, so a concurrent writer's change to another field is never
+    /// overwritten by a stale copy. Rows that do not exist are skipped.
+    pub(crate) fn update_json<T: serde::Serialize + serde::de::DeserializeOwned>(
         &self,
         table: TableDefinition<&str, &[u8]>,
-        rows: &[(String, T)],
-    ) -> Result<(), StorageError> {
+        keys: &[String],
+        mut change: impl FnMut(&str, &mut T),
+    ) -> Result<usize, StorageError> {
         let txn = self.db.begin_write()?;
+        let mut updated = 0;
         {
             let mut t = txn.open_table(table)?;
-            for (k, v) in rows {
+            for k in keys {
+                let Some(stored) = t.get(k.as_str())?.map(|v| v.value().to_vec()) else {
+                    continue;
+                };
+                let mut row: T = serde_json::from_slice(&stored)
+                    .map_err(|e| StorageError::Corrupt(format!("{k}: {e}")))?;
+                change(k, &mut row);
                 let bytes =
-                    serde_json::to_vec(v).map_err(|e| StorageError::Invalid(e.to_string()))?;
+                    serde_json::to_vec(&row).map_err(|e| StorageError::Invalid(e.to_string()))?;
                 t.insert(k.as_str(), bytes.as_slice())?;
+                updated += 1;
             }
         }
         txn.commit()?;
-        Ok(())
+        Ok(updated)
     }
 
     /// Whether the database answers a read (for `/readyz`).
@@ -164,5 +227,28 @@ impl Database {
             .begin_read()
             .map(|t| t.open_table(META).is_ok())
             .unwrap_or(false)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    //! The database's file permissions.
+
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_database_and_a_new_data_directory_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("nested/data");
+        let path = data.join("gateway.redb");
+        drop(Database::open(&path).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&data), 0o700);
+        // An existing file with loose permissions is tightened on open.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Database::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
     }
 }

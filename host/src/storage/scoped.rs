@@ -7,7 +7,7 @@
 //! it, and deleting a session is one range delete over `s | id | 0x00`.
 
 use super::{Database, StorageError};
-use redb::{ReadableDatabase, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 
 /// Whose data: a session's, or an organization's (for routes without a session).
@@ -42,6 +42,13 @@ pub struct ScanRange {
     /// Refuse the scan (`Invalid`, [`SCAN_TOO_LARGE`]) as soon as its keys and values pass
     /// this many bytes, so an untrusted caller cannot make the host hold a huge answer.
     pub max_bytes: Option<usize>,
+}
+
+/// Whose stored total a write counts against, and its cap (`None`: uncapped).
+#[derive(Debug, Clone, Copy)]
+pub struct OrgUsage<'a> {
+    pub organization: &'a str,
+    pub limit: Option<u64>,
 }
 
 /// Rows of a scan: user keys (without the scope prefix) and values.
@@ -140,24 +147,67 @@ impl ScopedKv {
         scope: &Scope,
         ops: &[(Vec<u8>, Option<Vec<u8>>)],
     ) -> Result<Vec<bool>, StorageError> {
+        self.write_accounted(scope, ops, None)
+    }
+
+    /// Like [`ScopedKv::write`], also counting the bytes the write adds or frees against
+    /// the organization's stored total, in the same transaction; a write that would take
+    /// the total past `usage.limit` is refused whole ([`StorageError::Quota`]).
+    pub fn write_accounted(
+        &self,
+        scope: &Scope,
+        ops: &[(Vec<u8>, Option<Vec<u8>>)],
+        usage: Option<&OrgUsage<'_>>,
+    ) -> Result<Vec<bool>, StorageError> {
+        let txn = self.db.redb().begin_write()?;
+        let existed = self.write_in(&txn, scope, ops, usage)?;
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    /// Applies the operations inside `txn` (a group-commit job), checking everything first:
+    /// when it fails, it has written nothing.
+    pub fn write_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        scope: &Scope,
+        ops: &[(Vec<u8>, Option<Vec<u8>>)],
+        usage: Option<&OrgUsage<'_>>,
+    ) -> Result<Vec<bool>, StorageError> {
         let keys = ops
             .iter()
             .map(|(k, _)| self.full_key(scope, k))
             .collect::<Result<Vec<_>, _>>()?;
-        let txn = self.db.redb().begin_write()?;
+        let mut t = txn.open_table(self.table)?;
         let mut existed = Vec::with_capacity(ops.len());
-        {
-            let mut t = txn.open_table(self.table)?;
-            for (k, (_, v)) in keys.iter().zip(ops) {
-                let old = match v {
-                    Some(v) => t.insert(k.as_slice(), v.as_slice())?.is_some(),
-                    None => t.remove(k.as_slice())?.is_some(),
-                };
-                existed.push(old);
+        let mut delta: i64 = 0;
+        for (k, (_, v)) in keys.iter().zip(ops) {
+            let old = t.get(k.as_slice())?.map(|o| k.len() + o.value().len());
+            existed.push(old.is_some());
+            delta -= old.unwrap_or(0) as i64;
+            if let Some(v) = v {
+                delta += (k.len() + v.len()) as i64;
             }
         }
-        txn.commit()?;
+        if let Some(usage) = usage {
+            super::usage::apply(txn, usage, delta)?;
+        }
+        for (k, (_, v)) in keys.iter().zip(ops) {
+            match v {
+                Some(v) => {
+                    t.insert(k.as_slice(), v.as_slice())?;
+                }
+                None => {
+                    t.remove(k.as_slice())?;
+                }
+            }
+        }
         Ok(existed)
+    }
+
+    /// The database this view writes to (for group-commit jobs).
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     pub fn put(&self, scope: &Scope, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
@@ -287,13 +337,15 @@ impl ScopedKv {
         Self::purge_prefix(&self.db, self.table, &self.base(scope))
     }
 
-    /// Removes everything every owner stored for a scope (deleting a session).
+    /// Removes everything every owner stored for a scope (deleting a session); the freed
+    /// bytes leave `organization`'s stored total when given.
     pub fn purge_scope(
         db: &Database,
         table: TableDefinition<'static, &'static [u8], &'static [u8]>,
         scope: &Scope,
+        organization: Option<&str>,
     ) -> Result<u64, StorageError> {
-        Self::purge_prefix(db, table, &scope.prefix())
+        Self::purge_prefix_accounted(db, table, &scope.prefix(), organization)
     }
 
     fn purge_prefix(
@@ -301,9 +353,19 @@ impl ScopedKv {
         table: TableDefinition<'static, &'static [u8], &'static [u8]>,
         prefix: &[u8],
     ) -> Result<u64, StorageError> {
+        Self::purge_prefix_accounted(db, table, prefix, None)
+    }
+
+    fn purge_prefix_accounted(
+        db: &Database,
+        table: TableDefinition<'static, &'static [u8], &'static [u8]>,
+        prefix: &[u8],
+        organization: Option<&str>,
+    ) -> Result<u64, StorageError> {
         let end = prefix_end(prefix);
         let txn = db.redb().begin_write()?;
         let mut removed = 0u64;
+        let mut freed = 0i64;
         {
             let mut t = txn.open_table(table)?;
             let lo = Bound::Included(prefix);
@@ -311,10 +373,18 @@ impl ScopedKv {
                 Some(e) => Bound::Excluded(e.as_slice()),
                 None => Bound::Unbounded,
             };
-            t.retain_in::<&[u8], _>((lo, hi), |_, _| {
+            t.retain_in::<&[u8], _>((lo, hi), |k, v| {
                 removed += 1;
+                freed += (k.len() + v.len()) as i64;
                 false
             })?;
+        }
+        if let Some(organization) = organization {
+            let usage = OrgUsage {
+                organization,
+                limit: None,
+            };
+            super::usage::apply(&txn, &usage, -freed)?;
         }
         txn.commit()?;
         Ok(removed)

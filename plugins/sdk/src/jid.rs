@@ -392,4 +392,144 @@ mod tests {
         let err = Jid::parse(&long).unwrap_err();
         assert!(err.0.len() < 200);
     }
+    /// Property tests: the parser never panics, what it accepts has one canonical spelling
+    /// that parses back to the same JID, and phone numbers pass exactly by the documented rule.
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A well-formed JID of any kind, as text in any accepted spelling, and its
+        /// canonical form.
+        fn valid_jid() -> impl Strategy<Value = (String, String)> {
+            let device = prop::option::of(any::<u16>());
+            prop_oneof![
+                ("[1-9][0-9]{6,14}", prop::bool::ANY, device.clone()).prop_map(|(u, cus, d)| {
+                    let dev = d.map(|d| format!(":{d}")).unwrap_or_default();
+                    let server = if cus { "c.us" } else { "s.whatsapp.net" };
+                    (
+                        format!("{u}{dev}@{server}"),
+                        format!("{u}{dev}@s.whatsapp.net"),
+                    )
+                }),
+                ("[0-9]{1,64}", device.clone()).prop_map(|(u, d)| {
+                    let dev = d.map(|d| format!(":{d}")).unwrap_or_default();
+                    (format!("{u}{dev}@lid"), format!("{u}{dev}@lid"))
+                }),
+                "[0-9]{1,20}(-[0-9]{1,12})?"
+                    .prop_map(|u| (format!("{u}@g.us"), format!("{u}@g.us"))),
+                "[0-9]{1,30}".prop_map(|u| (format!("{u}@newsletter"), format!("{u}@newsletter"))),
+                "[A-Za-z0-9_-]{1,20}"
+                    .prop_map(|u| (format!("{u}@broadcast"), format!("{u}@broadcast"))),
+            ]
+        }
+
+        /// Anything, and strings close to JIDs (so the interesting branches are reached).
+        fn jid_like() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "\\PC{0,40}",
+                ".{0,12}",
+                "[0-9a-z:.+ -]{0,20}@(s\\.whatsapp\\.net|c\\.us|lid|g\\.us|newsletter|broadcast|x)",
+                "[0-9]{0,18}(\\.[0-9a-z]{0,3})?(:[0-9+-]{0,7})?@(s\\.whatsapp\\.net|lid|g\\.us)",
+            ]
+        }
+
+        /// The documented phone rule (`parse_phone`): after trimming, 7 to 15 digits not
+        /// starting with 0; with `allow_plus`, one leading `+` and the separators people
+        /// type (space, `-`, `.`, `(`, `)`) between them. The answer is the digits.
+        fn phone_oracle(input: &str, allow_plus: bool) -> Option<String> {
+            let t = input.trim();
+            let body = if allow_plus {
+                t.strip_prefix('+').unwrap_or(t)
+            } else {
+                t
+            };
+            let separators_ok = body.chars().all(|c| {
+                c.is_ascii_digit() || (allow_plus && matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            });
+            let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+            (separators_ok && (7..=15).contains(&digits.len()) && !digits.starts_with('0'))
+                .then_some(digits)
+        }
+
+        fn phone_like() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "\\+?[0-9]{0,18}",
+                " ?\\+?[0-9 ().-]{0,22} ?",
+                "\\+?[0-9]{3,10}[a-z+#@][0-9]{0,6}",
+                "\\PC{0,20}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// No input panics any entry point.
+            #[test]
+            fn parsing_never_panics(s in jid_like()) {
+                let _ = Jid::parse(&s);
+                let _ = parse_person(&s);
+                let _ = parse_lid(&s);
+                let _ = parse_group(&s);
+                let _ = Jid::from_phone(&s);
+                let _ = parse_phone(&s, true);
+                let _ = parse_phone(&s, false);
+            }
+
+            /// Whatever parses displays as a form that parses back to the same JID and
+            /// displays the same again; error messages stay short.
+            #[test]
+            fn parse_display_parse_round_trips(s in jid_like()) {
+                match Jid::parse(&s) {
+                    Ok(j) => {
+                        let shown = j.to_string();
+                        let again = Jid::parse(&shown);
+                        prop_assert_eq!(again.as_ref(), Ok(&j), "{:?} → {:?}", s, shown);
+                        prop_assert_eq!(again.unwrap().to_string(), shown);
+                        let plain = j.to_non_device();
+                        prop_assert_eq!(Jid::parse(&plain.to_string()), Ok(plain));
+                    }
+                    Err(e) => prop_assert!(e.0.len() < 300, "{}", e.0),
+                }
+            }
+
+            /// Every well-formed JID is accepted, in its canonical form.
+            #[test]
+            fn well_formed_jids_are_accepted((text, canonical) in valid_jid()) {
+                let j = Jid::parse(&text);
+                prop_assert!(j.is_ok(), "{:?}: {:?}", text, j);
+                let j = j.unwrap();
+                prop_assert_eq!(j.to_string(), canonical.clone());
+                prop_assert_eq!(Jid::parse(&canonical), Ok(j.clone()));
+                // Surrounding whitespace is not part of an address.
+                prop_assert_eq!(Jid::parse(&format!(" {text}\t")), Ok(j.clone()));
+                prop_assert_eq!(parse_person(&text).is_ok(), j.is_person());
+                prop_assert_eq!(parse_lid(&text).is_ok(), j.is_lid());
+                prop_assert_eq!(parse_group(&text).is_ok(), j.is_group());
+            }
+
+            /// Phones: exactly the documented rule, with and without `+`.
+            #[test]
+            fn phone_parsing_follows_the_rule(s in phone_like()) {
+                for allow_plus in [true, false] {
+                    let got = parse_phone(&s, allow_plus).ok();
+                    prop_assert_eq!(&got, &phone_oracle(&s, allow_plus), "{:?} allow_plus={}", s, allow_plus);
+                }
+                if let Ok(j) = Jid::from_phone(&s) {
+                    let want = phone_oracle(&s, true);
+                    prop_assert_eq!(j.phone_number(), want.as_deref());
+                    prop_assert_eq!(Jid::parse(&j.to_string()), Ok(j));
+                }
+            }
+
+            /// Digit strings: accepted exactly at 7–15 digits without a leading 0, with an
+            /// optional `+` only where allowed.
+            #[test]
+            fn digit_strings_of_every_length(digits in "[0-9]{0,20}", plus in prop::bool::ANY) {
+                let input = if plus { format!("+{digits}") } else { digits.clone() };
+                let valid = (7..=15).contains(&digits.len()) && !digits.starts_with('0');
+                prop_assert_eq!(parse_phone(&input, true).ok(), valid.then(|| digits.clone()));
+                prop_assert_eq!(parse_phone(&input, false).ok(), (valid && !plus).then(|| digits.clone()));
+            }
+        }
+    }
 }

@@ -7,9 +7,11 @@
 //! ([`guest`]), and on the host target an in-memory host to test plugins natively
 //! ([`testing`]); see the README's "Writing a plugin".
 
+pub mod canonical;
 pub mod error;
 pub mod jid;
 pub mod limits;
+pub mod media_types;
 pub mod paging;
 
 #[cfg(feature = "guest")]
@@ -27,7 +29,7 @@ pub use paging::{
 #[cfg(feature = "guest")]
 pub use guest::{
     Caller, Capability, Event, IntoResponse, Json, Manifest, Plugin, Request, Response, Route,
-    bytes, log, sessions, store, whatsapp,
+    bytes, chats, events, log, media, outbox, sessions, store, whatsapp,
 };
 
 /// Re-exported for `#[derive(JsonSchema)]` on request and response types.

@@ -17,3 +17,7 @@ pub const DEFAULT_MAX_WRITE_BYTES: usize = 16 << 20;
 
 /// The message of a scan refused for its size; the SDK recognises it.
 pub const SCAN_TOO_LARGE: &str = "scan result is larger than the host returns at once";
+
+/// Starts the message of a storage write refused by the organization's stored-bytes
+/// quota; the SDK answers it as 409 with `details.reason = quota_exceeded`.
+pub const QUOTA_EXCEEDED: &str = "quota: ";

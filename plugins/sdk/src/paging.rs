@@ -165,4 +165,63 @@ mod tests {
         assert_eq!(p.data.len(), 5);
         assert!(p.next_cursor.is_none());
     }
+    /// Property tests: the cursor codec round-trips any bytes, refuses everything it did
+    /// not issue without panicking, and every accepted cursor has one spelling.
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn encode_decode_round_trips(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                let c = encode_cursor(&bytes);
+                prop_assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{}", c);
+                prop_assert_eq!(decode_cursor(&c).ok(), Some(bytes.clone()));
+                let page = PageRequest::parse(Some("7"), Some(&c));
+                prop_assert_eq!(page.ok(), Some(PageRequest { limit: 7, after: Some(bytes) }));
+            }
+
+            /// Decoding never panics; what it accepts is exactly what encoding would issue.
+            #[test]
+            fn decode_never_panics_and_accepts_only_canonical_cursors(
+                s in prop_oneof!["\\PC{0,40}", "[A-Za-z0-9_=+/-]{0,24}", "A[A-Za-z0-9_-]{0,24}"]
+            ) {
+                if let Ok(bytes) = decode_cursor(&s) {
+                    prop_assert_eq!(encode_cursor(&bytes), s.trim());
+                }
+                let _ = PageRequest::parse(Some(&s), Some(&s));
+                let _ = parse_limit(Some(&s));
+            }
+
+            /// The limit rule for every number.
+            #[test]
+            fn limit_rule_for_any_number(n in any::<u64>()) {
+                let want = if n == 0 { DEFAULT_LIMIT } else { n.min(MAX_LIMIT as u64) as u32 };
+                prop_assert_eq!(parse_limit(Some(&n.to_string())).ok(), Some(want));
+            }
+
+            /// Walking a sorted list page by page serves every item once, in order.
+            #[test]
+            fn pages_cover_a_sorted_list(
+                keys in prop::collection::btree_set(prop::collection::vec(any::<u8>(), 0..6), 0..60),
+                limit in 1u32..12,
+            ) {
+                let items: Vec<Vec<u8>> = keys.into_iter().collect();
+                let mut seen = Vec::new();
+                let mut page = PageRequest::first(limit);
+                for _ in 0..=items.len() {
+                    let p = page_sorted(&items, |k| k.as_slice(), &page);
+                    prop_assert!(p.data.len() <= limit as usize);
+                    seen.extend(p.data.iter().map(|k| (*k).clone()));
+                    match p.next_cursor {
+                        Some(c) => page = PageRequest::parse(Some(&limit.to_string()), Some(&c)).unwrap(),
+                        None => break,
+                    }
+                }
+                prop_assert_eq!(seen, items);
+            }
+        }
+    }
 }

@@ -86,7 +86,7 @@ struct CreateSession {
 struct PairingCodeRequest {
     /// Digits with country code, no `+`. Read as any JSON value so a number is refused
     /// naming the field, like any other bad phone.
-    #[schemars(with = "String", regex(pattern = "^[0-9]{7,15}$"))]
+    #[schemars(with = "String", regex(pattern = "^[1-9][0-9]{6,14}$"))]
     phone: serde_json::Value,
 }
 

@@ -119,7 +119,7 @@ impl SandboxEngine {
     }
 
     /// Injects an inbound WhatsApp event (`message`, `group.participants`…).
-    pub fn inject(&self, session: &str, event: &str, payload: Value) -> Result<(), ControlError> {
+    pub fn inject(&self, session: &str, event: &str, mut payload: Value) -> Result<(), ControlError> {
         let valid = (1..=64).contains(&event.len())
             && event
                 .bytes()
@@ -137,7 +137,17 @@ impl SandboxEngine {
         if self.running_generation(session).is_none() {
             return Err(ControlError::Conflict("session is not running".into()));
         }
-        self.domain(session, event, payload);
-        Ok(())
+        if event == "message" {
+            self.keep_injected_media(session, &mut payload)?;
+        }
+        self.sink
+            .try_send(EngineEvent::Domain {
+                session: session.to_owned(),
+                name: event.to_owned(),
+                payload,
+            })
+            .map_err(|_| {
+                ControlError::Busy("the session's event queue is full; retry shortly".into())
+            })
     }
 }

@@ -2,6 +2,9 @@
 //! calls answer from the world file and the session's stored block list.
 
 use super::*;
+use crate::engines::{
+    ChatSettings, ChatState, MediaBlob, MessageRef, OutgoingMessage, SendError, SentAck,
+};
 
 /// The handle the engine trait needs: `start` spawns tasks holding an `Arc` of the engine.
 pub struct Sandbox(pub Arc<SandboxEngine>);
@@ -186,6 +189,54 @@ impl Engine for Sandbox {
                 }
             })
             .collect())
+    }
+
+    async fn send_message(
+        &self,
+        session: &str,
+        message: &OutgoingMessage,
+    ) -> Result<SentAck, SendError> {
+        self.0.send(session, message).await
+    }
+
+    async fn send_chat_state(
+        &self,
+        session: &str,
+        _chat: &Jid,
+        _state: ChatState,
+    ) -> Result<(), EngineError> {
+        self.0.live(session)
+    }
+
+    async fn mark_read(
+        &self,
+        session: &str,
+        _chat: &Jid,
+        _messages: &[MessageRef],
+    ) -> Result<(), EngineError> {
+        self.0.live(session)
+    }
+
+    async fn apply_chat_settings(
+        &self,
+        session: &str,
+        _chat: &Jid,
+        _settings: ChatSettings,
+    ) -> Result<(), EngineError> {
+        self.0.live(session)
+    }
+
+    async fn delete_chat(&self, session: &str, _chat: &Jid) -> Result<(), EngineError> {
+        self.0.live(session)
+    }
+
+    async fn download_media(
+        &self,
+        session: &str,
+        message: &MessageRef,
+    ) -> Result<MediaBlob, EngineError> {
+        self.0.live(session)?;
+        self.0.media_blob(session, message)
     }
 
     async fn shutdown(&self) {

@@ -6,10 +6,12 @@
 
 mod control;
 mod engine;
+mod messaging;
 mod sim;
 mod world;
 
 pub use engine::Sandbox;
+pub use messaging::{SendFailure, WireMessage};
 pub use world::{IndexedWorld, World};
 
 use sim::Sim;
@@ -42,6 +44,11 @@ pub struct SandboxEngine {
     kv: ScopedKv,
     config: SandboxConfig,
     sims: Mutex<HashMap<String, Sim>>,
+    /// How the simulated server treats each session's sends (control API).
+    send_failures: Mutex<HashMap<String, SendFailure>>,
+    /// Order of arrival on the simulated server; starts at the clock in nanoseconds so it
+    /// keeps growing across restarts.
+    wire_seq: std::sync::atomic::AtomicU64,
 }
 
 /// A control call that could not apply.
@@ -51,6 +58,9 @@ pub enum ControlError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// The session cannot take more right now.
+    #[error("{0}")]
+    Busy(String),
 }
 
 fn digest_number(parts: &[&str], digits: usize) -> String {
@@ -82,6 +92,12 @@ impl SandboxEngine {
             kv: ScopedKv::new(db, ENGINE_KV, "sandbox"),
             config,
             sims: Mutex::new(HashMap::new()),
+            send_failures: Mutex::new(HashMap::new()),
+            wire_seq: std::sync::atomic::AtomicU64::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            ),
         })
     }
 

@@ -7,7 +7,10 @@ use crate::engines::Engine;
 fn engine() -> (tempfile::TempDir, Arc<SandboxEngine>) {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(&dir.path().join("s.redb")).unwrap();
-    let (sink, _events) = EngineSink::channel();
+    let sink = EngineSink::new(
+        crate::events::EventBus::new(100),
+        Arc::new(crate::metrics::Metrics::new()),
+    );
     let e = SandboxEngine::new(IndexedWorld::default(), sink, db, SandboxConfig::default());
     (dir, e)
 }

@@ -42,6 +42,9 @@ pub struct WorldContact {
     /// Whether the session has a direct chat with them.
     #[serde(default)]
     pub dm: bool,
+    /// They answer every text the session sends them with this (`{text}` is replaced by
+    /// what they got), so a client sees a conversation without a phone.
+    pub auto_reply: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

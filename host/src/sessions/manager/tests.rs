@@ -3,7 +3,10 @@
 //! ignored, and the lifecycle calls reaching the engine.
 
 use super::*;
-use crate::engines::{BlockedContact, OnWhatsapp, Picture};
+use crate::engines::{
+    BlockedContact, ChatSettings, ChatState, MediaBlob, MessageRef, OnWhatsapp, OutgoingMessage,
+    Picture, SendError, SentAck,
+};
 use crate::events::EventBus;
 use crate::storage::Database;
 use async_trait::async_trait;
@@ -11,9 +14,11 @@ use gateway_sdk::Jid;
 use std::sync::Mutex as StdMutex;
 
 /// An engine that records the lifecycle calls it gets; events are fed by the test.
+/// `logout` of a session named in `slow` takes that long.
 #[derive(Default)]
 struct ScriptedEngine {
     calls: StdMutex<Vec<String>>,
+    slow: StdMutex<HashMap<String, std::time::Duration>>,
 }
 
 impl ScriptedEngine {
@@ -45,6 +50,10 @@ impl Engine for ScriptedEngine {
     }
     async fn logout(&self, session: &str) -> Result<(), EngineError> {
         self.record("logout", session);
+        let delay = self.slow.lock().unwrap().get(session).copied();
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         Ok(())
     }
     async fn request_pairing_code(
@@ -76,6 +85,29 @@ impl Engine for ScriptedEngine {
     async fn blocklist(&self, _: &str) -> Result<Vec<BlockedContact>, EngineError> {
         offline()
     }
+    async fn send_message(&self, _: &str, _: &OutgoingMessage) -> Result<SentAck, SendError> {
+        Err(SendError::NotConnected("scripted".into()))
+    }
+    async fn send_chat_state(&self, _: &str, _: &Jid, _: ChatState) -> Result<(), EngineError> {
+        offline()
+    }
+    async fn mark_read(&self, _: &str, _: &Jid, _: &[MessageRef]) -> Result<(), EngineError> {
+        offline()
+    }
+    async fn apply_chat_settings(
+        &self,
+        _: &str,
+        _: &Jid,
+        _: ChatSettings,
+    ) -> Result<(), EngineError> {
+        offline()
+    }
+    async fn delete_chat(&self, _: &str, _: &Jid) -> Result<(), EngineError> {
+        offline()
+    }
+    async fn download_media(&self, _: &str, _: &MessageRef) -> Result<MediaBlob, EngineError> {
+        offline()
+    }
     async fn shutdown(&self) {}
 }
 
@@ -83,16 +115,27 @@ struct Harness {
     _dir: tempfile::TempDir,
     manager: Arc<SessionManager>,
     engine: Arc<ScriptedEngine>,
-    events: mpsc::UnboundedReceiver<Arc<EventEnvelope>>,
+    events: tokio::sync::broadcast::Receiver<Arc<EventEnvelope>>,
 }
 
 fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(&dir.path().join("m.redb")).unwrap();
     let registry = SessionRegistry::load(db).unwrap();
-    let (bus, events) = EventBus::new();
+    let bus = EventBus::new(1_000);
+    let events = bus.subscribe();
     let engine = Arc::new(ScriptedEngine::default());
-    let manager = SessionManager::new(registry, engine.clone(), bus, "gw-test".into());
+    let manager = SessionManager::new(
+        registry,
+        engine.clone(),
+        bus,
+        "gw-test".into(),
+        SessionPolicy {
+            engine_timeout: std::time::Duration::from_millis(1_500),
+            max_per_org: Some(5),
+            ..SessionPolicy::default()
+        },
+    );
     Harness {
         _dir: dir,
         manager,
@@ -325,4 +368,67 @@ async fn resume_starts_what_was_running_and_settles_the_rest() {
             .await
             .is_ok()
     );
+}
+
+#[tokio::test]
+async fn one_sessions_slow_engine_call_does_not_hold_up_another() {
+    let h = harness();
+    let slow = h.create(true).await;
+    let quick = h.create(false).await;
+    h.engine
+        .slow
+        .lock()
+        .unwrap()
+        .insert(slow.clone(), std::time::Duration::from_millis(800));
+    let manager = h.manager.clone();
+    let slow_id = slow.clone();
+    let logout = tokio::spawn(async move { manager.logout("org", &slow_id).await });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    h.manager.start("org", &quick).await.unwrap();
+    h.manager.stop("org", &quick).await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(400),
+        "another session waited {:?} for a slow logout",
+        started.elapsed()
+    );
+    assert!(logout.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn an_engine_call_that_never_ends_fails_at_the_engine_timeout() {
+    let h = harness();
+    let id = h.create(true).await;
+    h.engine
+        .slow
+        .lock()
+        .unwrap()
+        .insert(id.clone(), std::time::Duration::from_secs(3_600));
+    let started = std::time::Instant::now();
+    let r = h.manager.logout("org", &id).await;
+    assert!(
+        matches!(r, Err(SessionError::Engine(EngineError::Failed(ref m))) if m.contains("within")),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // The session is not wedged: its lock is free again.
+    h.manager.stop("org", &id).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_session_quota_counts_per_organization() {
+    let h = harness();
+    for _ in 0..5 {
+        h.create(false).await;
+    }
+    let err = h
+        .manager
+        .create("org", "u", CreateSession::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SessionError::Quota(_)), "{err}");
+    h.manager
+        .create("other_org", "u", CreateSession::default())
+        .await
+        .unwrap();
 }

@@ -113,7 +113,7 @@ fn batch_is_atomic_and_purge_removes_a_session_for_every_owner() {
         .is_err()
     );
     assert_eq!(a.get(&s, b"3").unwrap(), None);
-    let removed = ScopedKv::purge_scope(&db, PLUGIN_KV, &s).unwrap();
+    let removed = ScopedKv::purge_scope(&db, PLUGIN_KV, &s, None).unwrap();
     assert_eq!(removed, 2);
     assert_eq!(a.get(&s, b"2").unwrap(), None);
     assert_eq!(b.get(&s, b"z").unwrap(), None);
@@ -164,4 +164,41 @@ fn scans_over_their_byte_budget_are_refused_before_holding_the_rows() {
     let err = a.scan(&s, &range(Some(3_000))).unwrap_err();
     assert!(matches!(err, StorageError::Invalid(m) if m == SCAN_TOO_LARGE));
     assert_eq!(a.scan(&s, &range(None)).unwrap().len(), 8);
+}
+
+#[test]
+fn stored_bytes_follow_writes_and_purges_and_the_quota_refuses_growth_only() {
+    let (_d, db) = open();
+    let a = kv(&db, "notes");
+    let s = Scope::Session("S".into());
+    let capped = OrgUsage {
+        organization: "org_q",
+        limit: Some(100),
+    };
+    a.write_accounted(&s, &[(b"k1".to_vec(), Some(vec![0; 40]))], Some(&capped))
+        .unwrap();
+    let one = crate::storage::stored_bytes(&db, "org_q").unwrap();
+    assert!(one > 40, "{one}");
+    // Over the cap: refused whole, nothing written.
+    let err = a
+        .write_accounted(
+            &s,
+            &[
+                (b"k2".to_vec(), Some(vec![0; 10])),
+                (b"k3".to_vec(), Some(vec![0; 60])),
+            ],
+            Some(&capped),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Quota(_)));
+    assert!(a.get(&s, b"k2").unwrap().is_none());
+    // Replacing a value with a smaller one, and deleting, always pass and free bytes.
+    a.write_accounted(&s, &[(b"k1".to_vec(), Some(vec![0; 5]))], Some(&capped))
+        .unwrap();
+    assert_eq!(
+        crate::storage::stored_bytes(&db, "org_q").unwrap(),
+        one - 35
+    );
+    ScopedKv::purge_scope(&db, PLUGIN_KV, &s, Some("org_q")).unwrap();
+    assert_eq!(crate::storage::stored_bytes(&db, "org_q").unwrap(), 0);
 }

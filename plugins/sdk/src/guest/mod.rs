@@ -11,7 +11,11 @@ mod request;
 mod response;
 pub mod schema;
 
+pub mod chats;
+pub mod events;
 pub mod log;
+pub mod media;
+pub mod outbox;
 pub mod sessions;
 pub mod store;
 pub mod whatsapp;

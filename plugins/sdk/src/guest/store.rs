@@ -19,7 +19,10 @@ pub use wit::{Entry, StorageError};
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Invalid(m) => ApiError::validation(m),
+            StorageError::Invalid(m) => match m.strip_prefix(crate::limits::QUOTA_EXCEEDED) {
+                Some(m) => ApiError::conflict(m).with_detail("reason", "quota_exceeded"),
+                None => ApiError::validation(m),
+            },
             StorageError::Failed(m) => ApiError::internal(format!("storage failed: {m}")),
         }
     }

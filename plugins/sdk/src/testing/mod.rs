@@ -12,12 +12,20 @@
 //!
 //! State is per thread (each `#[test]` runs on its own thread); [`TestHost::new`] resets it.
 
+pub(crate) mod chats;
+pub(crate) mod events;
 pub(crate) mod log;
+pub(crate) mod media;
+pub(crate) mod outbox;
 mod routing;
 pub(crate) mod sessions;
 pub(crate) mod storage;
 pub(crate) mod whatsapp;
 
+pub use chats::ChatsWorld;
+pub use events::{EmittedEvent, EventBusWorld};
+pub use media::MediaWorld;
+pub use outbox::{OutboxItem, OutboxWorld};
 pub use sessions::SessionWorld;
 pub use whatsapp::{FakeContact, WhatsappWorld};
 
@@ -124,9 +132,14 @@ impl TestHost {
         whatsapp::reset();
         sessions::reset();
         log::reset();
+        outbox::reset();
+        media::reset();
+        chats::reset();
+        let manifest = dispatch::manifest_of::<P>();
+        events::reset(manifest.name());
         set_call(None);
         TestHost {
-            manifest: dispatch::manifest_of::<P>(),
+            manifest,
             organization: "org_test".into(),
             capabilities: vec![Capability::Read, Capability::Send, Capability::Manage],
         }
@@ -156,6 +169,33 @@ impl TestHost {
     /// The fake WhatsApp, to add contacts or drop the connection.
     pub fn whatsapp(&self) -> WhatsappWorld {
         WhatsappWorld
+    }
+
+    /// The `whatsapp-chats` calls the plugin made (chat states, receipts, settings,
+    /// deletions); they share the fake connection of [`TestHost::whatsapp`].
+    pub fn chats(&self) -> ChatsWorld {
+        ChatsWorld
+    }
+
+    /// The events the plugin emitted through `event-bus`, and its emit grant.
+    pub fn event_bus(&self) -> EventBusWorld {
+        EventBusWorld
+    }
+
+    /// Every event the plugin emitted so far, in order.
+    pub fn emitted(&self) -> Vec<EmittedEvent> {
+        EventBusWorld.emitted()
+    }
+
+    /// The fake outbox: submitted items, the session's link, receipts and failures
+    /// (published to the plugin as `message.status`).
+    pub fn outbox(&self) -> OutboxWorld<'_> {
+        OutboxWorld { host: self }
+    }
+
+    /// The fake media store: message media to download, uploaded files.
+    pub fn media(&self) -> MediaWorld {
+        MediaWorld
     }
 
     /// Log lines the plugin wrote, as `level: message`.
@@ -227,9 +267,30 @@ impl TestHost {
         self.request_bytes(method, path, body)
     }
 
+    /// As [`TestHost::request`], with request headers (lower-case names).
+    pub fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> TestResponse {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+            .collect();
+        Self::answer(self.route_and_call(method, path, headers, body))
+    }
+
     /// As [`TestHost::request`], with a raw body.
     pub fn request_bytes(&self, method: &str, path: &str, body: Vec<u8>) -> TestResponse {
-        match self.route_and_call(method, path, body) {
+        Self::answer(self.route_and_call(method, path, Vec::new(), body))
+    }
+
+    /// The answer as the gateway writes it: errors become the envelope.
+    fn answer(result: Result<wit::Response, ApiError>) -> TestResponse {
+        match result {
             Ok(r) => TestResponse {
                 status: r.status,
                 headers: r.headers,
@@ -247,6 +308,7 @@ impl TestHost {
         &self,
         method: &str,
         path: &str,
+        headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<wit::Response, ApiError> {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
@@ -272,7 +334,7 @@ impl TestHost {
             path: path.to_owned(),
             params,
             query: routing::query_pairs(query),
-            headers: Vec::new(),
+            headers,
             body,
             caller: wit::Caller {
                 organization: self.organization.clone(),
@@ -294,12 +356,24 @@ impl TestHost {
 
     /// Delivers an event of `session` to the plugin, as the gateway does for subscribers.
     pub fn event(&self, session: &str, name: &str, payload: Value) -> Result<(), ApiError> {
+        self.event_at(session, name, payload, 1_719_662_400_000)
+    }
+
+    /// As [`TestHost::event`], published at `timestamp` (epoch ms), for plugins that order
+    /// changes by when they happened.
+    pub fn event_at(
+        &self,
+        session: &str,
+        name: &str,
+        payload: Value,
+        timestamp: u64,
+    ) -> Result<(), ApiError> {
         let event = Event::from_wit(wit::Event {
             id: format!("evt_test_{name}"),
             name: name.to_owned(),
             session: session.to_owned(),
             organization: self.organization.clone(),
-            timestamp: 1_719_662_400_000,
+            timestamp,
             payload: payload.to_string(),
         });
         set_call(Some(CallScope {

@@ -112,6 +112,50 @@ fn kv_get(req: &Request) -> Result<Response, ApiError> {
     }
 }
 
+/// Stores `n` values of `size` bytes under `fill/` (organization scope), one write each.
+fn kv_fill(req: &Request) -> JsonAnswer {
+    let n: usize = req
+        .query("n")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .min(64);
+    let size: usize = req
+        .query("size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024)
+        .min(1 << 20);
+    for i in 0..n {
+        store::put(format!("fill/{i:04}").as_bytes(), &vec![b'x'; size])?;
+    }
+    Ok(Json(json!({"stored": n, "size": size})))
+}
+
+/// Reads every value under `fill/` in one SDK scan, however large they are together; with
+/// `raw=true`, in one host call as the WIT interface offers it (the host's byte cap).
+fn kv_scan(req: &Request) -> JsonAnswer {
+    if req.query("raw") == Some("true") {
+        use gateway_sdk::guest::bindings::wa::gateway::storage as wit;
+        let entries = wit::scan(&wit::ScanRequest {
+            prefix: b"fill/".to_vec(),
+            start: None,
+            end: None,
+            limit: 1000,
+            reverse: false,
+        })?;
+        return Ok(Json(json!({"entries": entries.len()})));
+    }
+    let entries = store::scan(b"fill/", None, 1000, false)?;
+    let bytes: usize = entries.iter().map(|e| e.value.len()).sum();
+    Ok(Json(json!({"entries": entries.len(), "bytes": bytes})))
+}
+
+/// Fails with an internal error whose text must not reach the caller.
+fn internal(_req: &Request) -> JsonAnswer {
+    Err(ApiError::internal(
+        "database at /var/lib/secret/gateway.redb failed: page 7",
+    ))
+}
+
 fn received_events(_req: &Request) -> JsonAnswer {
     let events = store::scan_all_json::<Value>(b"event/")?;
     Ok(Json(Value::Array(
@@ -171,6 +215,14 @@ impl Plugin for Chaos {
             )
             .route(read("/chaos/loop", "chaosLoop", "Never returns"), spin)
             .route(
+                read(
+                    "/chaos/internal",
+                    "chaosInternal",
+                    "Fails with an internal error",
+                ),
+                internal,
+            )
+            .route(
                 read("/chaos/oom", "chaosOom", "Allocates without bound"),
                 hoard,
             )
@@ -202,6 +254,21 @@ impl Plugin for Chaos {
                     "Events this plugin received for a session, in order",
                 ),
                 received_events,
+            )
+            .route(
+                Route::put("/chaos/kv-fill", Capability::Send, "chaosKvFill")
+                    .summary("Stores n values of size bytes (organization scope)")
+                    .query("n", "how many values (at most 64)", false)
+                    .query("size", "bytes per value (at most 1 MiB)", false),
+                kv_fill,
+            )
+            .route(
+                read(
+                    "/chaos/kv-scan",
+                    "chaosKvScan",
+                    "Scans every stored fill value",
+                ),
+                kv_scan,
             )
             .route(
                 Route::put("/chaos/kv/{key}", Capability::Send, "chaosOrgPut")
@@ -237,6 +304,16 @@ impl Plugin for Chaos {
             )
             .on("session.status", record_event)
             .on("auth.qr", record_event)
+            .on("message", record_event)
+            .on("message.status", record_event)
+            .on("message.reaction", record_event)
+            .on("message.edit", record_event)
+            .on("message.revoke", record_event)
+            .on("poll.vote", record_event)
+            .on("presence.update", record_event)
+            .on("chats.update", record_event)
+            .on("chats.delete", record_event)
+            .on("history.sync", record_event)
     }
 }
 

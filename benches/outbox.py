@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Outbox benchmark (run through `benches/run.sh`, or alone after a release build).
+
+Starts the release gateway on the sandbox engine with the sessions, messages and chats
+plugins, pairs a session, and measures:
+
+  1. durable async accepts: `POST /sessions/{s}/messages?async=true` with wrk at CONNS
+     connections — every 202 is answered only after its item (and the Idempotency-Key
+     record, and the messages plugin's pending row) is committed to redb; requests/s and
+     p50/p99;
+  2. how fast the queue drains: the time until every accepted item is `sent`;
+  3. accept→sent latency one at a time (p50/p99 over ACCEPT_SAMPLES sends), from the
+     pending timestamp of the 202 to the sent timestamp of the item, both the gateway's
+     clock.
+
+Knobs: CONNS=64 THREADS=2 DURATION=10s ACCEPT_SAMPLES=200 WORKERS=(one per core).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from load import BIN, ROOT, THREADS, CONNS, DURATION, WORKERS, http, wrk  # noqa: E402
+
+SAMPLES = int(os.environ.get("ACCEPT_SAMPLES", "200"))
+ALICE = "6281234567890@s.whatsapp.net"
+
+
+def start(tmp):
+    plugins = os.path.join(tmp, "plugins")
+    os.makedirs(plugins, exist_ok=True)
+    for name in ("sessions", "contacts", "messages", "chats"):
+        shutil.copy(os.path.join(ROOT, "target", "plugins", f"{name}.wasm"), plugins)
+    config = os.path.join(tmp, "gateway.toml")
+    with open(config, "w") as f:
+        f.write(f"""
+[server]
+listen = "127.0.0.1:0"
+{'worker_threads = ' + str(int(WORKERS)) if WORKERS else ''}
+[admin]
+listen = "127.0.0.1:0"
+[storage]
+data_dir = "{tmp}/data"
+[plugins]
+dir = "{plugins}"
+watch = false
+[engine.sandbox]
+world = "{ROOT}/examples/sandbox-world.json"
+auto_pair = true
+connect_delay_ms = 10
+# Receipts much later than the run, so an item's timestamp stays the time it was sent.
+delivered_after_ms = 3600000
+[messages]
+default_rate_per_min = 100000000
+default_rate_per_hour = 1000000000
+max_pending_per_session = 10000000
+[quotas]
+max_stored_bytes_per_org = 0
+[log]
+level = "warn"
+""")
+    proc = subprocess.Popen([BIN, "--config", config, "serve"], stdout=subprocess.PIPE,
+                            stderr=open(os.path.join(tmp, "gateway.log"), "w"), text=True)
+    addrs = {}
+    while len(addrs) < 2:
+        line = proc.stdout.readline()
+        if not line:
+            sys.exit("gateway exited; see " + os.path.join(tmp, "gateway.log"))
+        m = re.match(r"listening (\w+) (\S+)", line)
+        if m:
+            addrs[m.group(1)] = m.group(2)
+    return proc, addrs["api"], addrs["admin"]
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def outbox_counts(api, session, auth):
+    """Items per status, walking listOutbox."""
+    counts = {}
+    for status in ("pending", "sent"):
+        n, cursor = 0, None
+        while True:
+            url = f"{api}/api/v1/sessions/{session}/outbox?status={status}&limit=200"
+            if cursor:
+                url += f"&cursor={cursor}"
+            st, page = http("GET", url, None, auth)
+            if st != 200:
+                sys.exit(f"listOutbox answered {st}: {page}")
+            n += len(page["data"])
+            cursor = page.get("nextCursor")
+            if not cursor:
+                break
+        counts[status] = n
+    return counts
+
+
+def main():
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    tmp = tempfile.mkdtemp(prefix="gateway-outbox-bench-")
+    proc, api, admin = start(tmp)
+    try:
+        _, created = http("POST", f"{admin}/admin/api-keys",
+                          {"organization": "org_bench", "name": "bench", "permissions": ["read", "send", "manage"]},
+                          {"content-type": "application/json"})
+        auth = {"Authorization": f"Bearer {created['secret']}"}
+        _, s = http("POST", f"{api}/api/v1/sessions", {"label": "bench", "start": True}, auth)
+        session = s["id"]
+        deadline = time.time() + 60
+        while http("GET", f"{api}/api/v1/sessions/{session}", None, auth)[1]["status"] != "working":
+            if time.time() > deadline:
+                sys.exit("the session never paired")
+            time.sleep(0.1)
+        send = f"{api}/api/v1/sessions/{session}/messages"
+        headers = {**auth, "content-type": "application/json"}
+
+        # 3 first, on an idle gateway: accept→sent one at a time.
+        latencies = []
+        for i in range(SAMPLES):
+            st, r = http("POST", f"{send}?async=true", {"type": "text", "to": ALICE, "text": f"sample {i}"}, headers)
+            if st != 202:
+                sys.exit(f"async send answered {st}: {r}")
+            accepted = r["timestamp"]
+            while True:
+                st, item = http("GET", f"{api}/api/v1/sessions/{session}/outbox/{r['outboxId']}", None, auth)
+                if item["status"] != "pending":
+                    break
+                time.sleep(0.001)
+            if item["status"] != "sent":
+                sys.exit(f"item ended {item}")
+            latencies.append(item["timestamp"] - accepted)
+
+        # 1: durable accepts under load.
+        script = os.path.join(tmp, "send.lua")
+        with open(script, "w") as f:
+            f.write('wrk.method = "POST"\n'
+                    f'wrk.body = {json.dumps(json.dumps({"type": "text", "to": ALICE, "text": "bench"}))}\n'
+                    'wrk.headers["Content-Type"] = "application/json"\n')
+        url = f"{send}?async=true"
+        wrk(url, auth, script, duration="2s")
+        started = time.time()
+        result = wrk(url, auth, script, pid=proc.pid)
+        load_end = time.time()
+
+        # 2: the queue drains.
+        while True:
+            counts = outbox_counts(api, session, auth)
+            if counts["pending"] == 0:
+                break
+            time.sleep(0.5)
+        drained = time.time()
+        total_items = counts["sent"]
+
+        workers = f", worker_threads={WORKERS}" if WORKERS else ""
+        print(f"\nOutbox: wrk -t{THREADS} -c{CONNS} -d{DURATION}, sandbox engine, {os.cpu_count()} cores{workers}\n")
+        print(f"durable async accepts   {result['rps']:>8.0f}/s  p50 {result['p50']:.2f} ms  p99 {result['p99']:.2f} ms  "
+              f"non-2xx {result['non2xx']}  CPU {result['cpu_us']:.1f} µs/req")
+        if result["errors"]:
+            print(f"    {result['errors']}")
+        print(f"queue drained           {total_items} items sent, last one {drained - load_end:.1f} s after the load "
+              f"stopped ({total_items / (drained - started):.0f} items/s end to end)")
+        print(f"accept→sent (idle)      p50 {percentile(latencies, 0.5)} ms  p99 {percentile(latencies, 0.99)} ms  "
+              f"over {len(latencies)} sends")
+        ok = result["rps"] >= 3000 and result["non2xx"] == 0
+        print(f"\ntarget: >= 3000 durable accepts/s at {CONNS} connections → {'met' if ok else 'MISSED'}")
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

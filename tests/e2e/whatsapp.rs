@@ -1,0 +1,464 @@
+//! The real engine (`whatsapp-rust`, unmodified) end to end against the wire-level
+//! stand-in server (tests/standin) on loopback: pairing by QR and by code, reconnecting
+//! after a restart without pairing, a dropped socket, logout, the address book, groups
+//! and messages reaching the stores, the LIVE calls acting on the stand-in's state, and
+//! every inbound message kind (text, media, reaction, edit, revoke, poll and vote, group
+//! messages, history) reaching plugins as the README's events.
+//! The test plays the phone: it reads the QR code the gateway serves and "scans" it.
+
+use crate::support::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+use wa_standin::{Contact, HandshakePattern, MessageRef, ProfilePicture, StandIn};
+
+/// The account the session pairs as.
+const ME: &str = "15550200001";
+const BOB: &str = "15550200002";
+const BOB_LID: &str = "240000000000002";
+const CAROL: &str = "15550200003";
+const CAROL_LID: &str = "240000000000003";
+
+/// A stand-in with two people the account knows, one group with both, and the account's
+/// address book naming Bob.
+fn world() -> StandIn {
+    let standin = StandIn::start().expect("the stand-in starts");
+    standin.add_contact(
+        Contact::new(BOB, "Bobby")
+            .with_lid(BOB_LID)
+            .with_about("Available")
+            .with_picture(ProfilePicture {
+                id: "1719662400".into(),
+                url: "https://pps.whatsapp.net/v/bob.jpg".into(),
+                direct_path: "/v/bob.jpg".into(),
+            }),
+    );
+    standin.add_contact(Contact::new(CAROL, "Carol").with_lid(CAROL_LID));
+    standin.add_contact(Contact::new(ME, "Support"));
+    standin
+        .save_contact(ME, BOB, "Bob Builder", Some("Bob"))
+        .unwrap();
+    standin
+}
+
+fn gateway(standin: &StandIn) -> Gateway {
+    Gateway::with(Options {
+        engine: "whatsapp-rust",
+        whatsapp_toml: format!("server_url = {:?}", standin.url()),
+        grants: vec![
+            ("*", vec!["storage", "log"]),
+            ("sessions", vec!["session-control", "log"]),
+            (
+                "contacts",
+                vec!["storage", "whatsapp-read", "whatsapp-send", "log"],
+            ),
+        ],
+        ..Options::default()
+    })
+}
+
+/// Starts a session and pairs it by scanning the QR code the gateway shows.
+fn pair_by_qr(g: &Gateway, key: &str, standin: &StandIn) -> String {
+    let id = g.create_session(key, json!({"start": true}));
+    let mut code = String::new();
+    let shown = wait_for(Duration::from_secs(20), || {
+        let r = g.get(&format!("/sessions/{id}/qr"), key);
+        if r.status == 200 {
+            code = r.json()["code"].as_str().unwrap().to_owned();
+            true
+        } else {
+            false
+        }
+    });
+    assert!(shown, "no QR code: {}", g.log());
+    standin
+        .scan_qr(&code, ME, "Support")
+        .expect("the phone scans");
+    g.wait_status(&id, key, "working");
+    id
+}
+
+fn events(g: &Gateway, key: &str, id: &str) -> Vec<Value> {
+    g.get(&format!("/sessions/{id}/chaos-events"), key)
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn pairs_by_qr_serves_live_calls_and_builds_the_stores() {
+    let standin = world();
+    let group = standin.add_group("Project Team", &[ME, BOB, CAROL], Some("Q3"));
+    let g = gateway(&standin);
+    let key = g.key("org_real", &["read", "send", "manage"]);
+    let id = pair_by_qr(&g, &key, &standin);
+
+    let s = g.get(&format!("/sessions/{id}"), &key).json();
+    assert_eq!(s["waJid"], format!("{ME}@s.whatsapp.net"));
+    assert_eq!(s["phoneNumber"], ME);
+    let me_lid = standin.account(ME).unwrap().lid;
+    assert_eq!(s["waLid"], format!("{me_lid}@lid"));
+    let me = g.get(&format!("/sessions/{id}/me"), &key).json();
+    assert_eq!(me["connected"], true);
+    assert_eq!(me["pushName"], "Support");
+
+    // LIVE look-ups answer from the stand-in's world.
+    let check = g.get(
+        &format!("/sessions/{id}/contacts/check?phone=%2B{BOB}"),
+        &key,
+    );
+    assert_eq!(check.status, 200, "{}", check.text());
+    assert_eq!(check.json()["isOnWhatsApp"], true);
+    assert_eq!(check.json()["jid"], format!("{BOB}@s.whatsapp.net"));
+    assert_eq!(check.json()["lid"], format!("{BOB_LID}@lid"));
+    let nobody = g
+        .get(
+            &format!("/sessions/{id}/contacts/check?phone=15559999999"),
+            &key,
+        )
+        .json();
+    assert_eq!(nobody["isOnWhatsApp"], false);
+    let about = g.get(
+        &format!("/sessions/{id}/contacts/{BOB}@s.whatsapp.net/about"),
+        &key,
+    );
+    assert_eq!(about.json()["about"], "Available", "{}", about.text());
+    let pic = g.get(
+        &format!("/sessions/{id}/contacts/{BOB}@s.whatsapp.net/picture"),
+        &key,
+    );
+    assert_eq!(pic.status, 200, "{}", pic.text());
+    assert_eq!(pic.json()["id"], "1719662400");
+    g.get(
+        &format!("/sessions/{id}/contacts/{CAROL}@s.whatsapp.net/picture"),
+        &key,
+    )
+    .assert_error(404, "not_found");
+
+    // Block and unblock act on the account's block list on the server.
+    let bob = format!("{BOB}@s.whatsapp.net");
+    assert_eq!(
+        g.post(
+            &format!("/sessions/{id}/contacts/{bob}/block"),
+            &key,
+            json!({})
+        )
+        .status,
+        204
+    );
+    assert!(standin.is_blocked(ME, BOB));
+    let list = g.get(&format!("/sessions/{id}/contacts/blocked"), &key);
+    assert_eq!(list.status, 200, "{}", list.text());
+    assert_eq!(list.json()["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        g.post(
+            &format!("/sessions/{id}/contacts/{bob}/unblock"),
+            &key,
+            json!({})
+        )
+        .status,
+        204
+    );
+    assert!(!standin.is_blocked(ME, BOB));
+
+    // A message from Carol arrives as a `message` event with her push name.
+    standin
+        .send_text_from(CAROL, ME, "hello from Carol", "3EB0CAROL0001")
+        .unwrap();
+    let arrived = wait_for(Duration::from_secs(15), || {
+        events(&g, &key, &id)
+            .iter()
+            .any(|e| e["name"] == "message" && e["payload"]["id"] == "3EB0CAROL0001")
+    });
+    assert!(arrived, "the message never reached the plugins");
+    let message = events(&g, &key, &id)
+        .into_iter()
+        .find(|e| e["payload"]["id"] == "3EB0CAROL0001")
+        .unwrap();
+    assert_eq!(message["payload"]["text"], "hello from Carol");
+    assert_eq!(message["payload"]["pushName"], "Carol");
+    assert_eq!(message["payload"]["fromMe"], false);
+
+    // The stores: Bob's address-book name and groups with roles, Carol's push name and DM.
+    let contact = |jid: &str| {
+        let mut last = Value::Null;
+        let ok = wait_for(Duration::from_secs(15), || {
+            last = g
+                .get(&format!("/sessions/{id}/contacts/{jid}"), &key)
+                .json();
+            !last["identity"].is_null()
+        });
+        assert!(ok, "{jid} never stored: {last}");
+        last
+    };
+    let found = wait_for(Duration::from_secs(15), || {
+        let c = contact(&format!("{BOB_LID}@lid"));
+        c["identity"]["name"] == "Bob Builder" && c["groups"][0]["jid"] == group.to_string()
+    });
+    let bob_view = contact(&format!("{BOB_LID}@lid"));
+    assert!(found, "{bob_view}");
+    assert_eq!(bob_view["groups"][0]["name"], "Project Team");
+    assert_eq!(bob_view["groups"][0]["role"], "member");
+    assert_eq!(bob_view["identity"]["phoneNumber"], BOB);
+    let carol_ok = wait_for(Duration::from_secs(15), || {
+        contact(&format!("{CAROL_LID}@lid"))["dm"] == true
+    });
+    let carol = contact(&format!("{CAROL_LID}@lid"));
+    assert!(carol_ok, "{carol}");
+    assert_eq!(carol["identity"]["name"], "Carol");
+
+    // Another admin promotes Bob: the change reaches his membership.
+    standin
+        .change_group_participants(&group, wa_standin::GroupChange::Promote, &[BOB], ME)
+        .unwrap();
+    let promoted = wait_for(Duration::from_secs(15), || {
+        contact(&format!("{BOB_LID}@lid"))["groups"][0]["role"] == "admin"
+    });
+    assert!(promoted, "{}", contact(&format!("{BOB_LID}@lid")));
+}
+
+#[test]
+fn reconnects_after_a_restart_and_a_dropped_socket_and_logs_out() {
+    let standin = world();
+    let mut g = gateway(&standin);
+    let key = g.key("org_restart", &["read", "send", "manage"]);
+    let id = pair_by_qr(&g, &key, &standin);
+    let device = standin.account(ME).unwrap().devices[0].jid.clone();
+
+    // The server drops the socket: the session says why, then works again.
+    assert!(standin.drop_connections(ME) > 0);
+    let reconnected = wait_for(Duration::from_secs(20), || {
+        let ev = events(&g, &key, &id);
+        let dropped = ev.iter().position(|e| {
+            e["name"] == "session.status"
+                && e["payload"]["status"] == "starting"
+                && e["payload"]["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("disconnected"))
+        });
+        dropped.is_some_and(|at| {
+            ev[at..]
+                .iter()
+                .any(|e| e["name"] == "session.status" && e["payload"]["status"] == "working")
+        })
+    });
+    assert!(reconnected, "{:#?}", events(&g, &key, &id));
+    assert_eq!(standin.account(ME).unwrap().devices.len(), 1);
+
+    // A restart of the gateway: the keys are in redb, so it logs in without pairing (IK).
+    assert!(g.stop());
+    g.restart_stopped();
+    g.wait_status(&id, &key, "working");
+    let again = standin.account(ME).unwrap();
+    assert_eq!(again.devices.len(), 1, "a second device was paired");
+    assert_eq!(again.devices[0].jid, device);
+    assert_eq!(again.devices[0].last_handshake, Some(HandshakePattern::Ik));
+    g.get(&format!("/sessions/{id}/qr"), &key)
+        .assert_error(400, "validation_error");
+
+    // Logout unlinks the device on the server and forgets the pairing.
+    let out = g.post(&format!("/sessions/{id}:logout"), &key, json!({}));
+    assert_eq!(out.status, 200, "{}", out.text());
+    assert!(out.json()["waJid"].is_null());
+    let unlinked = wait_for(Duration::from_secs(10), || {
+        standin.account(ME).is_none_or(|a| a.devices.is_empty())
+    });
+    assert!(unlinked, "{:?}\n{}", standin.account(ME), g.log());
+    g.get(&format!("/sessions/{id}/me"), &key)
+        .assert_error(404, "not_found");
+    g.get(&format!("/sessions/{id}/contacts/check?phone={BOB}"), &key)
+        .assert_error(501, "not_implemented");
+}
+
+#[test]
+fn pairs_by_code() {
+    let standin = world();
+    let g = gateway(&standin);
+    let key = g.key("org_code", &["manage"]);
+    let id = g.create_session(&key, json!({"start": true}));
+    let mut code = String::new();
+    let asked = wait_for(Duration::from_secs(20), || {
+        let r = g.post(
+            &format!("/sessions/{id}/pairing-code"),
+            &key,
+            json!({"phone": ME}),
+        );
+        if r.status == 200 {
+            code = r.json()["code"].as_str().unwrap().to_owned();
+            true
+        } else {
+            false
+        }
+    });
+    assert!(asked, "no pair code: {}", g.log());
+    assert_eq!(code.len(), 9, "{code}");
+    standin
+        .enter_pair_code(ME, "Support", &code)
+        .expect("the phone enters the code");
+    g.wait_status(&id, &key, "working");
+    let me = g.get(&format!("/sessions/{id}/me"), &key).json();
+    assert_eq!(me["waJid"], format!("{ME}@s.whatsapp.net"));
+}
+
+/// The first event named `name` the chaos plugin recorded whose payload passes `test`,
+/// waiting for it; with its position among everything recorded.
+fn recorded(
+    g: &Gateway,
+    key: &str,
+    id: &str,
+    name: &str,
+    test: impl Fn(&Value) -> bool,
+) -> (usize, Value) {
+    let mut found = None;
+    let arrived = wait_for(Duration::from_secs(20), || {
+        found = events(g, key, id)
+            .into_iter()
+            .enumerate()
+            .find(|(_, e)| e["name"] == name && test(&e["payload"]))
+            .map(|(at, e)| (at, e["payload"].clone()));
+        found.is_some()
+    });
+    assert!(
+        arrived,
+        "no {name} event arrived; recorded: {:#?}",
+        events(g, key, id)
+            .iter()
+            .map(|e| (e["name"].clone(), e["payload"].clone()))
+            .collect::<Vec<_>>()
+    );
+    found.unwrap()
+}
+
+#[test]
+fn inbound_messages_of_every_kind_reach_plugins_as_readme_events() {
+    let standin = world();
+    let group = standin.add_group("Project Team", &[ME, BOB, CAROL], None);
+    let g = gateway(&standin);
+    let key = g.key("org_inbound", &["read", "send", "manage"]);
+    let id = pair_by_qr(&g, &key, &standin);
+    let is = |want: &'static str| move |p: &Value| p["id"] == want;
+
+    // Bob writes, reacts to his message, corrects it, and deletes another for everyone.
+    standin
+        .send_text_from(BOB, ME, "Lunch at noon?", "3EB0BOB0000001")
+        .unwrap();
+    let lunch = MessageRef::new("3EB0BOB0000001", BOB);
+    let react = standin.reaction(BOB, ME, &lunch, "👍");
+    standin
+        .send_message_from(BOB, ME, react, "3EB0BOB0000002")
+        .unwrap();
+    let edit = standin.edit(BOB, ME, "3EB0BOB0000001", "Lunch at one?");
+    standin
+        .send_message_from(BOB, ME, edit, "3EB0BOB0000003")
+        .unwrap();
+    standin
+        .send_text_from(BOB, ME, "oops, wrong chat", "3EB0BOB0000004")
+        .unwrap();
+    let revoke = standin.revoke(BOB, ME, "3EB0BOB0000004");
+    standin
+        .send_message_from(BOB, ME, revoke, "3EB0BOB0000005")
+        .unwrap();
+    // Media his phone uploaded to the CDN: plugins get the description, not the bytes.
+    let picture: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    let image = standin
+        .image_message(&picture, "image/jpeg", Some("the whiteboard"))
+        .unwrap();
+    standin
+        .send_message_from(BOB, ME, image, "3EB0BOB0000006")
+        .unwrap();
+    let plan = standin
+        .document_message(b"%PDF-1.4 the plan", "application/pdf", "plan.pdf")
+        .unwrap();
+    standin
+        .send_message_from(BOB, ME, plan, "3EB0BOB0000007")
+        .unwrap();
+    // Carol asks with a poll and votes on it; then writes in the group.
+    let poll = standin.poll("Lunch where?", &["Pizza", "Sushi"], 1);
+    standin
+        .send_message_from(CAROL, ME, poll, "3EB0CAROL000P1")
+        .unwrap();
+    let vote = standin
+        .poll_vote(
+            CAROL,
+            ME,
+            &MessageRef::new("3EB0CAROL000P1", CAROL),
+            &["Sushi"],
+        )
+        .unwrap();
+    standin
+        .send_message_from(CAROL, ME, vote, "3EB0CAROL000V1")
+        .unwrap();
+    standin
+        .send_text_from(CAROL, &group.to_string(), "hi team", "3EB0CAROL000G1")
+        .unwrap();
+
+    let (at_text, text) = recorded(&g, &key, &id, "message", is("3EB0BOB0000001"));
+    assert_eq!(text["type"], "text");
+    assert_eq!(text["text"], "Lunch at noon?");
+    assert_eq!(text["fromMe"], false);
+    assert_eq!(text["isGroup"], false);
+    assert_eq!(text["senderJid"], format!("{BOB}@s.whatsapp.net"));
+    assert_eq!(text["senderLid"], format!("{BOB_LID}@lid"));
+    assert_eq!(text["pushName"], "Bobby");
+    assert!(text["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
+    let bob_chat = text["chat"].clone();
+
+    let (at_reaction, reaction) = recorded(&g, &key, &id, "message.reaction", is("3EB0BOB0000001"));
+    assert_eq!(reaction["emoji"], "👍");
+    assert_eq!(reaction["chat"], bob_chat);
+    assert_eq!(reaction["fromMe"], false);
+    assert_eq!(reaction["sender"], text["sender"]);
+    let (at_edit, edit) = recorded(&g, &key, &id, "message.edit", is("3EB0BOB0000001"));
+    assert_eq!(edit["text"], "Lunch at one?");
+    assert_eq!(edit["chat"], bob_chat);
+    // One session's events arrive in the order WhatsApp delivered them.
+    assert!(at_text < at_reaction && at_reaction < at_edit);
+
+    let (_, revoke) = recorded(&g, &key, &id, "message.revoke", is("3EB0BOB0000004"));
+    assert_eq!(revoke["chat"], bob_chat);
+    assert_eq!(revoke["sender"], text["sender"]);
+    assert_eq!(revoke["by"], text["sender"]);
+    assert_eq!(revoke["fromMe"], false);
+
+    let (_, image) = recorded(&g, &key, &id, "message", is("3EB0BOB0000006"));
+    assert_eq!(image["type"], "image");
+    assert_eq!(image["text"], "the whiteboard");
+    assert_eq!(image["media"]["mimetype"], "image/jpeg");
+    assert_eq!(image["media"]["size"], 4096);
+    assert!(image["media"].get("data").is_none(), "{image}");
+    let (_, document) = recorded(&g, &key, &id, "message", is("3EB0BOB0000007"));
+    assert_eq!(document["type"], "document");
+    assert_eq!(document["media"]["fileName"], "plan.pdf");
+    assert_eq!(document["media"]["size"], 17);
+
+    let (_, poll) = recorded(&g, &key, &id, "message", is("3EB0CAROL000P1"));
+    assert_eq!(poll["type"], "poll");
+    assert_eq!(
+        poll["poll"],
+        json!({"name": "Lunch where?", "options": ["Pizza", "Sushi"], "selectableCount": 1})
+    );
+    let (_, vote) = recorded(&g, &key, &id, "poll.vote", |p| {
+        p["pollId"] == "3EB0CAROL000P1"
+    });
+    assert_eq!(vote["options"], json!(["Sushi"]));
+    assert_eq!(vote["chat"], poll["chat"]);
+    assert_eq!(vote["voter"], poll["sender"]);
+
+    let (_, team) = recorded(&g, &key, &id, "message", is("3EB0CAROL000G1"));
+    assert_eq!(team["isGroup"], true);
+    assert_eq!(team["chat"], group.to_string());
+    assert_eq!(team["text"], "hi team");
+    assert_eq!(team["senderJid"], format!("{CAROL}@s.whatsapp.net"));
+    assert_eq!(team["senderLid"], format!("{CAROL_LID}@lid"));
+    assert_eq!(team["pushName"], "Carol");
+
+    // The phone shares its history: plugins get the chats in `history.sync`.
+    standin.send_history_sync(ME).unwrap();
+    let (_, history) = recorded(&g, &key, &id, "history.sync", |p| {
+        p["chats"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["jid"] == group.to_string()))
+    });
+    assert_eq!(history["syncType"], "initial_bootstrap");
+    assert!(history["messages"].is_array());
+}
