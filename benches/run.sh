@@ -2,6 +2,7 @@
 # The load benchmark: release build, sandbox engine with a seeded world, wrk over loopback.
 # Usage: benches/run.sh            (or: cargo xtask bench)
 # Knobs: CONNS=64 THREADS=2 DURATION=10s CONTACTS=500 SWAPS=10 WORKERS=(one per core)
+#        ACCEPT_SAMPLES=200 (outbox); ONLY=load|outbox runs one part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then
@@ -10,4 +11,5 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo xtask plugins
 cargo build --release -p gateway
-exec python3 benches/load.py
+if [ "${ONLY:-}" != outbox ]; then python3 benches/load.py; fi
+if [ "${ONLY:-}" != load ]; then python3 benches/outbox.py; fi

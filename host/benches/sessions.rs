@@ -5,7 +5,7 @@
 //! (after `cargo xtask plugins`). `SESSIONS` (default 100) and `IDLE_SECS` (30) tune it.
 
 #[path = "../../tests/e2e/support.rs"]
-#[allow(unreachable_pub, dead_code)]
+#[allow(unreachable_pub)]
 mod support;
 
 use serde_json::json;
@@ -36,8 +36,14 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after_name = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    fields
+        .get(11)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
 }
 
 fn main() {
@@ -92,8 +98,7 @@ fn main() {
     let cpu_after = cpu_ticks(pid);
     let idle_rss = rss_kib(pid);
     let ticks_per_sec = 100.0; // USER_HZ on Linux
-    let idle_cpu_pct =
-        (cpu_after - cpu_before) as f64 / ticks_per_sec / idle.as_secs_f64() * 100.0;
+    let idle_cpu_pct = (cpu_after - cpu_before) as f64 / ticks_per_sec / idle.as_secs_f64() * 100.0;
     connect_ms.sort_unstable();
     let pct = |p: f64| connect_ms[((connect_ms.len() - 1) as f64 * p) as usize];
     let per_session_mb = (idle_rss.saturating_sub(base_rss)) as f64 / 1024.0 / sessions as f64;

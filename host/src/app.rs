@@ -6,6 +6,7 @@ use crate::config::{Config, EngineKind, QuotasConfig};
 use crate::engines::sandbox::{IndexedWorld, Sandbox, SandboxEngine};
 use crate::engines::{Engine, EngineSink};
 use crate::events::EventBus;
+use crate::events::inbox::Inbox;
 use crate::hostapi::PluginServices;
 use crate::http::{Listener, ServerLimits};
 use crate::media::MediaStore;
@@ -34,6 +35,8 @@ pub struct App {
     pub openapi: crate::openapi::OpenApiCache,
     /// The sandbox's control surface, when the sandbox engine runs.
     pub sandbox: Option<Arc<SandboxEngine>>,
+    /// Inbound WhatsApp events committed before they are acknowledged.
+    pub inbox: Inbox,
     ready: AtomicBool,
     shutdown: watch::Sender<bool>,
 }
@@ -51,6 +54,7 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let bus = EventBus::new(config.events.max_queued_per_session);
         let sink = EngineSink::new(bus.clone(), metrics.clone());
+        let inbox = Inbox::open(db.clone(), bus.clone())?;
 
         let (engine, sandbox): (Arc<dyn Engine>, Option<Arc<SandboxEngine>>) =
             match config.engine.kind {
@@ -68,10 +72,11 @@ impl App {
                     (Arc::new(Sandbox(engine.clone())), Some(engine))
                 }
                 EngineKind::WhatsappRust => (
-                    crate::engines::whatsapp_web::WhatsappWeb::engine(
+                    crate::engines::whatsapp_web::WhatsappWeb::engine_with_journal(
                         sink.clone(),
                         db.clone(),
                         config.engine.whatsapp_rust.clone(),
+                        inbox.journal(sink.clone()),
                     ),
                     None,
                 ),
@@ -109,13 +114,16 @@ impl App {
         )?;
         sink.attach_outbox(&outbox);
         {
-            // A deleted session's queue and files go with it.
-            let outbox = outbox.clone();
+            // A deleted session's queue, files and inbound journal go with it.
+            let (outbox, inbox) = (outbox.clone(), inbox.clone());
             sessions.on_delete(Arc::new(move |id: String| {
-                let outbox = outbox.clone();
+                let (outbox, inbox) = (outbox.clone(), inbox.clone());
                 Box::pin(async move {
                     if let Err(e) = outbox.purge_session(&id).await {
                         tracing::error!(session = %id, error = %e, "cannot remove the session's outbox");
+                    }
+                    if let Err(e) = inbox.purge_session(&id).await {
+                        tracing::error!(session = %id, error = %e, "cannot remove the session's inbound journal");
                     }
                 })
             }));
@@ -165,10 +173,11 @@ impl App {
             media,
             openapi: Default::default(),
             sandbox,
+            inbox: inbox.clone(),
             ready: AtomicBool::new(false),
             shutdown,
         });
-        crate::events::delivery::spawn(app.plugins.clone(), app.metrics.clone(), bus);
+        crate::events::delivery::spawn(app.plugins.clone(), app.metrics.clone(), bus, inbox);
         Ok(app)
     }
 
@@ -268,6 +277,11 @@ impl App {
             tracing::warn!(path = %runtime_file.display(), error = %e, "cannot write runtime file");
         }
         tracing::info!(%api_addr, %admin_addr, "gateway listening");
+        // What the last run took in but did not deliver comes before anything new.
+        if let Err(e) = self.inbox.replay() {
+            tracing::error!(error = %e, "cannot replay the inbound journal");
+        }
+        self.inbox.spawn_pruner();
         self.sessions.resume_all().await;
         match self.outbox.start() {
             Ok(_) => {}

@@ -133,8 +133,8 @@ impl MediaStore {
         let mut size = 0u64;
         let outcome: Result<(), MediaError> = async {
             while let Some(chunk) = chunks.next().await {
-                let chunk = chunk
-                    .map_err(|e| MediaError::Invalid(format!("the upload broke off: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| MediaError::Invalid(format!("the upload broke off: {e}")))?;
                 size += chunk.len() as u64;
                 if size > self.max_bytes {
                     return Err(MediaError::TooLarge(self.max_bytes));
@@ -170,9 +170,7 @@ impl MediaStore {
         file_name: Option<&str>,
         bytes: Vec<u8>,
     ) -> Result<StoredMedia, MediaError> {
-        let chunks = futures::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(
-            bytes,
-        ))]);
+        let chunks = futures::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(bytes))]);
         self.save_stream(session, mimetype, file_name, chunks).await
     }
 
@@ -269,11 +267,15 @@ mod tests {
             Err(MediaError::NotFound(_))
         ));
         assert!(matches!(
-            store.save_bytes("S1", "image/jpeg", None, vec![1; 1001]).await,
+            store
+                .save_bytes("S1", "image/jpeg", None, vec![1; 1001])
+                .await,
             Err(MediaError::TooLarge(1000))
         ));
         assert!(matches!(
-            store.save_bytes("S1", "x/y", Some("../etc/passwd"), vec![1]).await,
+            store
+                .save_bytes("S1", "x/y", Some("../etc/passwd"), vec![1])
+                .await,
             Err(MediaError::Invalid(_))
         ));
         assert!(matches!(

@@ -40,7 +40,13 @@ fn chat(g: &Gateway, token: &str, session: &str, cid: &str) -> Resp {
     g.get(&format!("/sessions/{session}/chats/{cid}"), token)
 }
 
-fn wait_chat(g: &Gateway, token: &str, session: &str, cid: &str, f: impl Fn(&Value) -> bool) -> Value {
+fn wait_chat(
+    g: &Gateway,
+    token: &str,
+    session: &str,
+    cid: &str,
+    f: impl Fn(&Value) -> bool,
+) -> Value {
     let mut last = Value::Null;
     let ok = wait_for(Duration::from_secs(15), || {
         let r = chat(g, token, session, cid);
@@ -81,24 +87,44 @@ fn incoming_messages_count_as_unread_until_read_or_answered() {
     // By LID it is the same chat.
     assert_eq!(chat(&g, &token, &s, ALICE_LID).json()["jid"], ALICE);
     // Stored as incoming messages.
-    let m = g.get(&format!("/sessions/{s}/messages/3EB0IN00000000000002"), &reader);
+    let m = g.get(
+        &format!("/sessions/{s}/messages/3EB0IN00000000000002"),
+        &reader,
+    );
     assert_eq!(m.status, 200, "{}", m.text());
     assert_eq!(m.json()["direction"], "in");
     assert_eq!(m.json()["body"], "three");
 
     // Reading needs `send`; reads are local and idempotent.
-    g.post(&format!("/sessions/{s}/chats/{ALICE}/read"), &reader, json!({}))
-        .assert_error(403, "forbidden");
-    let r = g.post(&format!("/sessions/{s}/chats/{ALICE}/read"), &token, json!({}));
+    g.post(
+        &format!("/sessions/{s}/chats/{ALICE}/read"),
+        &reader,
+        json!({}),
+    )
+    .assert_error(403, "forbidden");
+    let r = g.post(
+        &format!("/sessions/{s}/chats/{ALICE}/read"),
+        &token,
+        json!({}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["unreadCount"], 0);
-    let r = g.post(&format!("/sessions/{s}/chats/{ALICE}/read"), &token, json!({}));
+    let r = g.post(
+        &format!("/sessions/{s}/chats/{ALICE}/read"),
+        &token,
+        json!({}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
 
     // New ones count again; answering resets.
     incoming(&g, &s, "3EB0IN00000000000010", "again");
     wait_chat(&g, &token, &s, ALICE, |c| c["unreadCount"] == 1);
-    let r = send(&g, &token, &s, json!({"type": "text", "to": ALICE, "text": "answer"}));
+    let r = send(
+        &g,
+        &token,
+        &s,
+        json!({"type": "text", "to": ALICE, "text": "answer"}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let c = wait_chat(&g, &token, &s, ALICE, |c| c["unreadCount"] == 0);
     assert_eq!(c["lastMessage"]["fromMe"], true);
@@ -106,14 +132,30 @@ fn incoming_messages_count_as_unread_until_read_or_answered() {
     // Read receipts are LIVE: with the connection down, 501.
     incoming(&g, &s, "3EB0IN00000000000011", "unread");
     wait_chat(&g, &token, &s, ALICE, |c| c["unreadCount"] == 1);
-    let r = g.post(&format!("/sessions/{s}/chats/{ALICE}/read"), &token, json!({"receipts": true}));
+    let r = g.post(
+        &format!("/sessions/{s}/chats/{ALICE}/read"),
+        &token,
+        json!({"receipts": true}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["unreadCount"], 0);
-    g.admin_call("POST", &format!("/sandbox/sessions/{s}/disconnect"), Some(json!({})));
-    g.post(&format!("/sessions/{s}/chats/{ALICE}/read"), &token, json!({"receipts": true}))
-        .assert_error(501, "not_implemented");
-    g.post(&format!("/sessions/{s}/chats/{ALICE}/read"), &token, json!({"receipts": "yes"}))
-        .assert_error(400, "validation_error");
+    g.admin_call(
+        "POST",
+        &format!("/sandbox/sessions/{s}/disconnect"),
+        Some(json!({})),
+    );
+    g.post(
+        &format!("/sessions/{s}/chats/{ALICE}/read"),
+        &token,
+        json!({"receipts": true}),
+    )
+    .assert_error(501, "not_implemented");
+    g.post(
+        &format!("/sessions/{s}/chats/{ALICE}/read"),
+        &token,
+        json!({"receipts": "yes"}),
+    )
+    .assert_error(400, "validation_error");
 }
 
 #[test]
@@ -122,11 +164,23 @@ fn chat_changes_are_local_unless_synced_and_the_later_change_wins() {
     let token = g.key("org_chats", &["read", "send", "manage"]);
     let s = g.working_session(&token);
     incoming(&g, &s, "3EB0IN00000000000100", "hello");
-    send(&g, &token, &s, json!({"type": "text", "to": BOB, "text": "hi bob"}));
+    send(
+        &g,
+        &token,
+        &s,
+        json!({"type": "text", "to": BOB, "text": "hi bob"}),
+    );
     wait_chat(&g, &token, &s, ALICE, |_| true);
     wait_chat(&g, &token, &s, BOB, |_| true);
     let patch = |cid: &str, body: Value| {
-        send_with(&g, &token, "PATCH", &format!("/sessions/{s}/chats/{cid}"), None, Some(&body))
+        send_with(
+            &g,
+            &token,
+            "PATCH",
+            &format!("/sessions/{s}/chats/{cid}"),
+            None,
+            Some(&body),
+        )
     };
 
     // Local changes.
@@ -137,7 +191,10 @@ fn chat_changes_are_local_unless_synced_and_the_later_change_wins() {
     let r = patch(BOB, json!({"pinned": true, "mutedUntil": -1}));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["mutedUntil"], -1);
-    let r = patch(BOB, json!({"unmute": true, "mutedUntil": now_ms() + 60_000}));
+    let r = patch(
+        BOB,
+        json!({"unmute": true, "mutedUntil": now_ms() + 60_000}),
+    );
     assert_eq!(r.json()["mutedUntil"], Value::Null, "unmute wins");
 
     // Bad updates are 422; a malformed chat id 400; an unknown one 404.
@@ -150,33 +207,60 @@ fn chat_changes_are_local_unless_synced_and_the_later_change_wins() {
 
     // Lists: pinned first; filters.
     let all = g.get(&format!("/sessions/{s}/chats"), &token).json();
-    let jids: Vec<&str> = all["data"].as_array().unwrap().iter().map(|c| c["jid"].as_str().unwrap()).collect();
+    let jids: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["jid"].as_str().unwrap())
+        .collect();
     assert_eq!(jids[0], BOB, "pinned first: {jids:?}");
     assert_eq!(jids[1], ALICE, "then the latest message: {jids:?}");
-    let archived = g.get(&format!("/sessions/{s}/chats?archived=true"), &token).json();
+    let archived = g
+        .get(&format!("/sessions/{s}/chats?archived=true"), &token)
+        .json();
     assert_eq!(archived["data"].as_array().unwrap().len(), 1);
     assert_eq!(archived["data"][0]["jid"], ALICE);
     g.get(&format!("/sessions/{s}/chats?archived=maybe"), &token)
         .assert_error(400, "validation_error");
 
     // The phone's later change wins over ours.
-    inject(&g, &s, "chats.update", json!({"jid": ALICE, "archived": false, "source": "phone"}));
+    inject(
+        &g,
+        &s,
+        "chats.update",
+        json!({"jid": ALICE, "archived": false, "source": "phone"}),
+    );
     wait_chat(&g, &token, &s, ALICE, |c| c["archived"] == false);
 
     // Synced changes go to WhatsApp, so they need the connection.
     let r = patch(ALICE, json!({"pinned": true, "sync": true}));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["pinned"], true);
-    g.admin_call("POST", &format!("/sandbox/sessions/{s}/disconnect"), Some(json!({})));
+    g.admin_call(
+        "POST",
+        &format!("/sandbox/sessions/{s}/disconnect"),
+        Some(json!({})),
+    );
     patch(ALICE, json!({"pinned": false, "sync": true})).assert_error(501, "not_implemented");
-    assert_eq!(chat(&g, &token, &s, ALICE).json()["pinned"], true, "a refused sync changes nothing");
+    assert_eq!(
+        chat(&g, &token, &s, ALICE).json()["pinned"],
+        true,
+        "a refused sync changes nothing"
+    );
     let r = patch(ALICE, json!({"pinned": false}));
-    assert_eq!(r.status, 200, "local changes need no connection: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "local changes need no connection: {}",
+        r.text()
+    );
 
     // Every API change was published with source api.
     let events = crate::messages::recorded(&g, &token, &s, "chats.update");
     assert!(
-        events.iter().any(|e| e["jid"] == ALICE && e["source"] == "api" && e["archived"] == true),
+        events
+            .iter()
+            .any(|e| e["jid"] == ALICE && e["source"] == "api" && e["archived"] == true),
         "{events:?}"
     );
 }
@@ -195,7 +279,12 @@ fn deleting_a_chat_drops_its_messages_until_new_activity_and_presence_is_live() 
     assert_eq!(r.status, 204, "{}", r.text());
     chat(&g, &token, &s, ALICE).assert_error(404, "not_found");
     wait_until(Duration::from_secs(10), || {
-        g.get(&format!("/sessions/{s}/messages/3EB0IN00000000000200"), &token).status == 404
+        g.get(
+            &format!("/sessions/{s}/messages/3EB0IN00000000000200"),
+            &token,
+        )
+        .status
+            == 404
     });
     g.delete(&format!("/sessions/{s}/chats/{ALICE}"), &token)
         .assert_error(404, "not_found");
@@ -210,12 +299,23 @@ fn deleting_a_chat_drops_its_messages_until_new_activity_and_presence_is_live() 
 
     // Presence: LIVE, needs no stored chat, only the three states.
     let put = |cid: &str, body: Value| {
-        send_with(&g, &token, "PUT", &format!("/sessions/{s}/chats/{cid}/presence"), None, Some(&body))
+        send_with(
+            &g,
+            &token,
+            "PUT",
+            &format!("/sessions/{s}/chats/{cid}/presence"),
+            None,
+            Some(&body),
+        )
     };
     let r = put(BOB, json!({"state": "composing"}));
     assert_eq!(r.status, 204, "{}", r.text());
     put(BOB, json!({"state": "dancing"})).assert_error(400, "validation_error");
     g.delete(&format!("/sessions/{s}/chats/{ALICE}?sync=true"), &token);
-    g.admin_call("POST", &format!("/sandbox/sessions/{s}/disconnect"), Some(json!({})));
+    g.admin_call(
+        "POST",
+        &format!("/sandbox/sessions/{s}/disconnect"),
+        Some(json!({})),
+    );
     put(BOB, json!({"state": "paused"})).assert_error(501, "not_implemented");
 }

@@ -3,13 +3,14 @@
 //! after a restart without pairing, a dropped socket, logout, the address book, groups
 //! and messages reaching the stores, the LIVE calls acting on the stand-in's state, and
 //! every inbound message kind (text, media, reaction, edit, revoke, poll and vote, group
-//! messages, history) reaching plugins as the README's events.
+//! messages, history) reaching plugins as the README's events, sends acknowledged with
+//! their receipts as `message.status`, and inbound messages surviving a `kill -9`.
 //! The test plays the phone: it reads the QR code the gateway serves and "scans" it.
 
 use crate::support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
-use wa_standin::{Contact, HandshakePattern, MessageRef, ProfilePicture, StandIn};
+use wa_standin::{AutoReceipts, Contact, HandshakePattern, MessageRef, ProfilePicture, StandIn};
 
 /// The account the session pairs as.
 const ME: &str = "15550200001";
@@ -461,4 +462,129 @@ fn inbound_messages_of_every_kind_reach_plugins_as_readme_events() {
     });
     assert_eq!(history["syncType"], "initial_bootstrap");
     assert!(history["messages"].is_array());
+}
+
+#[test]
+fn sends_get_receipts_and_inbound_messages_survive_kill_9_stored_once() {
+    use crate::messages::{all_pages, messaging_options, send, wait_outbox};
+    let standin = world();
+    standin.set_auto_receipts(AutoReceipts::DeliveredAndRead);
+    let mut options = messaging_options(100_000, "");
+    options.engine = "whatsapp-rust";
+    options.whatsapp_toml = format!("server_url = {:?}", standin.url());
+    let mut g = Gateway::with(options);
+    let key = g.key("org_wire", &["read", "send", "manage"]);
+    let id = pair_by_qr(&g, &key, &standin);
+    let bob = format!("{BOB}@s.whatsapp.net");
+
+    // Out: the server acknowledges a sync send, Bob's phone decrypts it, and his receipts
+    // become `message.status` and the outbox item's status.
+    let r = send(
+        &g,
+        &key,
+        &id,
+        json!({"type": "text", "to": bob, "text": "Bonjour Bob"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = r.json();
+    // The answer shows the item's current status: the recipient's receipts may already
+    // have come (the stand-in's phones answer at once).
+    assert!(
+        ["sent", "delivered", "read"].contains(&sent["status"].as_str().unwrap()),
+        "{sent}"
+    );
+    assert_eq!(sent["mode"], "sync", "{sent}");
+    let wa = sent["waMessageId"].as_str().unwrap().to_owned();
+    let outbox_id = sent["outboxId"].as_str().unwrap().to_owned();
+    let on_wire = standin
+        .wait_for_message_from(ME, &wa, Duration::from_secs(10))
+        .expect("the message reached the server");
+    assert_eq!(on_wire.to.user, BOB);
+    assert_eq!(on_wire.text(), Some("Bonjour Bob"));
+    assert_eq!(
+        standin
+            .messages_from(ME)
+            .iter()
+            .filter(|m| m.id == wa)
+            .count(),
+        1,
+        "sent once"
+    );
+    let read = wait_outbox(&g, &key, &id, &outbox_id, &["read"]);
+    assert_eq!(read["waMessageId"], wa.as_str());
+    let (_, read_event) = recorded(&g, &key, &id, "message.status", |p| {
+        p["id"] == wa.as_str() && p["status"] == "read"
+    });
+    assert_eq!(read_event["outboxId"], outbox_id.as_str());
+    assert_eq!(read_event["recipient"], bob.as_str());
+    // The statuses published for it only ever move forward (receipts may overtake the
+    // server's ack, and a read receipt may come before the delivered one).
+    let rank = |s: &str| {
+        ["pending", "sent", "delivered", "read"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    let statuses: Vec<usize> = events(&g, &key, &id)
+        .iter()
+        .filter(|e| e["name"] == "message.status" && e["payload"]["id"] == wa.as_str())
+        .map(|e| rank(e["payload"]["status"].as_str().unwrap()).expect("a known status"))
+        .collect();
+    assert!(
+        statuses.windows(2).all(|w| w[0] < w[1]) && statuses.first() == Some(&0),
+        "statuses went back or repeated: {statuses:?}"
+    );
+
+    // In: Bob writes twenty messages and the gateway is killed while they arrive. Each
+    // is either still with the server (not acknowledged: it comes again) or in the
+    // inbound journal (acknowledged: replayed at start-up) — never lost.
+    let ids: Vec<String> = (0..20).map(|n| format!("3EB0KILL{n:012}")).collect();
+    for (n, mid) in ids.iter().enumerate() {
+        standin
+            .send_text_from(BOB, ME, &format!("message {n}"), mid)
+            .unwrap();
+    }
+    let first = wait_for(Duration::from_secs(20), || {
+        let stored = all_pages(&g, &key, &format!("/sessions/{id}/chats/{bob}/messages"));
+        stored.iter().any(|m| m["fromMe"] == false)
+    });
+    assert!(first, "no inbound message arrived: {}", g.log());
+    g.kill9();
+    g.restart_stopped();
+    g.wait_status(&id, &key, "working");
+
+    let mut inbound = Vec::new();
+    let all = wait_for(Duration::from_secs(30), || {
+        inbound = all_pages(&g, &key, &format!("/sessions/{id}/chats/{bob}/messages"))
+            .into_iter()
+            .filter(|m| m["fromMe"] == false)
+            .collect();
+        inbound.len() >= ids.len()
+    });
+    assert!(
+        all,
+        "{} of {} inbound messages stored after the crash: {:?}",
+        inbound.len(),
+        ids.len(),
+        inbound.iter().map(|m| m["id"].clone()).collect::<Vec<_>>()
+    );
+    // Stored exactly once each, newest first, with their text.
+    let mut listed: Vec<String> = inbound
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    listed.reverse();
+    assert_eq!(listed, ids);
+    for m in &inbound {
+        let n: usize = m["id"].as_str().unwrap()[8..].parse().unwrap();
+        assert_eq!(m["body"], format!("message {n}"));
+        assert_eq!(m["direction"], "in");
+    }
+    // And the server holds nothing more for the session: everything was acknowledged.
+    let device = standin.account(ME).expect("the account").devices[0]
+        .jid
+        .clone();
+    let settled = wait_for(Duration::from_secs(10), || {
+        standin.pending_for(&device).is_empty()
+    });
+    assert!(settled, "still held: {:?}", standin.pending_for(&device));
 }

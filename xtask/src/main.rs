@@ -32,6 +32,7 @@ const NATIVE_TEST_PACKAGES: &[&str] = &[
     "plugin-chats",
     "plugin-messages",
     "plugin-notes",
+    "wa-standin",
     "xtask",
 ];
 

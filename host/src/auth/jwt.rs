@@ -345,23 +345,6 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn logged_jwks_urls_carry_no_credentials() {
-        assert_eq!(
-            redact_url("https://user:s3cret@auth.example/.well-known/jwks.json?key=abc#x"),
-            "https://auth.example/.well-known/jwks.json"
-        );
-        assert_eq!(
-            redact_url("http://127.0.0.1:9/jwks"),
-            "http://127.0.0.1:9/jwks"
-        );
-    }
-}
-
 /// Reads the keys a JWKS offers for RS256, ES256 and EdDSA; other keys (HMAC secrets,
 /// other curves, encryption keys) are skipped.
 fn parse_jwks(text: &str) -> Result<KeySet, String> {
@@ -419,5 +402,22 @@ fn algorithm_for(jwk: &Jwk) -> Option<Algorithm> {
         Some(KeyAlgorithm::ES256) if by_type == Algorithm::ES256 => Some(by_type),
         Some(KeyAlgorithm::EdDSA) if by_type == Algorithm::EdDSA => Some(by_type),
         Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn logged_jwks_urls_carry_no_credentials() {
+        assert_eq!(
+            redact_url("https://user:s3cret@auth.example/.well-known/jwks.json?key=abc#x"),
+            "https://auth.example/.well-known/jwks.json"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:9/jwks"),
+            "http://127.0.0.1:9/jwks"
+        );
     }
 }

@@ -212,12 +212,7 @@ impl EngineSink {
     /// Applies or queues an event whatever the queue bound (lifecycle events, and the
     /// sandbox's own syncs, which are bounded by its world).
     pub fn send(&self, event: EngineEvent) {
-        self.metrics
-            .engine_events
-            .get_or_create(&EventLabels {
-                event: event.kind().to_owned(),
-            })
-            .inc();
+        self.count(event.kind());
         if let EngineEvent::Receipt { session, receipt } = event {
             if let Some(r) = self.receipts.get() {
                 let _ = r.send((session, receipt));
@@ -230,6 +225,24 @@ impl EngineSink {
         if let Err(e) = manager.apply(event) {
             tracing::error!(error = %e, "applying engine event failed");
         }
+    }
+
+    /// Counts an engine event of `kind` (those that reach plugins through the inbound
+    /// journal instead of [`EngineSink::send`] are counted too).
+    pub fn count(&self, kind: &str) {
+        self.metrics
+            .engine_events
+            .get_or_create(&EventLabels {
+                event: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The organization owning `session`, while it exists.
+    pub fn organization_of(&self, session: &str) -> Option<String> {
+        let manager = self.manager.get().and_then(Weak::upgrade)?;
+        let record = manager.registry().get(session)?;
+        Some(record.organization_id.clone())
     }
 
     /// Like [`EngineSink::send`], waiting first for room in the session's queue when the

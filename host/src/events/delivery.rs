@@ -2,6 +2,7 @@
 //! turn from the [`EventBus`], so each plugin sees a session's events in publication order
 //! and no session waits behind another's flood.
 
+use super::inbox::Inbox;
 use super::{EventBus, EventEnvelope};
 use crate::hostapi::{CallContext, wit};
 use crate::metrics::{DeliveryLabels, Metrics};
@@ -12,14 +13,20 @@ use std::sync::Arc;
 /// stall the others, few enough to leave the cores to requests.
 const WORKERS: usize = 4;
 
-pub fn spawn(plugins: Arc<PluginRegistry>, metrics: Arc<Metrics>, bus: EventBus) {
+/// Starts the workers; events from the inbound journal are forgotten there once
+/// delivered.
+pub fn spawn(plugins: Arc<PluginRegistry>, metrics: Arc<Metrics>, bus: EventBus, inbox: Inbox) {
     for _ in 0..WORKERS {
-        let (plugins, metrics, bus) = (plugins.clone(), metrics.clone(), bus.clone());
+        let (plugins, metrics, bus, inbox) =
+            (plugins.clone(), metrics.clone(), bus.clone(), inbox.clone());
         tokio::spawn(async move {
             loop {
                 let ev = bus.next().await;
                 deliver(&plugins, &metrics, &ev).await;
                 bus.done(&ev);
+                if let Some(seq) = ev.journal {
+                    inbox.delivered(&ev.session, seq);
+                }
             }
         });
     }

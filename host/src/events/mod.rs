@@ -9,6 +9,7 @@
 //! queue; those that cannot are told the queue is full.
 
 pub mod delivery;
+pub mod inbox;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -30,6 +31,10 @@ pub struct EventEnvelope {
     /// chains deeper than [`MAX_EMIT_DEPTH`] are dropped.
     #[serde(skip)]
     pub depth: u8,
+    /// The event's row in the inbound journal ([`inbox::Inbox`]), removed once the
+    /// event reached every subscriber.
+    #[serde(skip)]
+    pub journal: Option<u64>,
 }
 
 /// Emits an event may be away from the engine's or host's event that caused it.
@@ -46,6 +51,7 @@ impl EventEnvelope {
             timestamp: crate::clock::now_ms(),
             payload,
             depth: 0,
+            journal: None,
         }
     }
 }

@@ -15,7 +15,11 @@ fn chat_jid(raw: &str) -> Result<Jid, WhatsappError> {
 }
 
 impl Host for InstanceState {
-    async fn send_chat_state(&mut self, chat: String, state: ChatState) -> Result<(), WhatsappError> {
+    async fn send_chat_state(
+        &mut self,
+        chat: String,
+        state: ChatState,
+    ) -> Result<(), WhatsappError> {
         let (engine, session, deadline) = self.live()?;
         let chat = chat_jid(&chat)?;
         let state = match state {
@@ -25,13 +29,22 @@ impl Host for InstanceState {
         };
         super::within(
             deadline,
-            async { engine.send_chat_state(&session, &chat, state).await.map_err(whatsapp_error) },
+            async {
+                engine
+                    .send_chat_state(&session, &chat, state)
+                    .await
+                    .map_err(whatsapp_error)
+            },
             || WhatsappError::Failed("WhatsApp did not answer in time".into()),
         )
         .await
     }
 
-    async fn mark_read(&mut self, chat: String, messages: Vec<MessageKey>) -> Result<(), WhatsappError> {
+    async fn mark_read(
+        &mut self,
+        chat: String,
+        messages: Vec<MessageKey>,
+    ) -> Result<(), WhatsappError> {
         let (engine, session, deadline) = self.live()?;
         let chat = chat_jid(&chat)?;
         let keys = messages
@@ -41,7 +54,12 @@ impl Host for InstanceState {
             .map_err(WhatsappError::Invalid)?;
         super::within(
             deadline,
-            async { engine.mark_read(&session, &chat, &keys).await.map_err(whatsapp_error) },
+            async {
+                engine
+                    .mark_read(&session, &chat, &keys)
+                    .await
+                    .map_err(whatsapp_error)
+            },
             || WhatsappError::Failed("WhatsApp did not answer in time".into()),
         )
         .await
@@ -77,7 +95,12 @@ impl Host for InstanceState {
         let chat = chat_jid(&chat)?;
         super::within(
             deadline,
-            async { engine.delete_chat(&session, &chat).await.map_err(whatsapp_error) },
+            async {
+                engine
+                    .delete_chat(&session, &chat)
+                    .await
+                    .map_err(whatsapp_error)
+            },
             || WhatsappError::Failed("WhatsApp did not answer in time".into()),
         )
         .await

@@ -15,14 +15,18 @@ pub(crate) fn granted(patterns: &[String], name: &str) -> bool {
     patterns.iter().any(|p| {
         p == "*"
             || p == name
-            || p.strip_suffix(".*")
-                .is_some_and(|prefix| name.strip_prefix(prefix).is_some_and(|r| r.starts_with('.')))
+            || p.strip_suffix(".*").is_some_and(|prefix| {
+                name.strip_prefix(prefix)
+                    .is_some_and(|r| r.starts_with('.'))
+            })
     })
 }
 
 impl Host for InstanceState {
     async fn emit(&mut self, name: String, payload: String) -> Result<String, String> {
-        let call = self.call().ok_or("events can only be emitted while serving a call")?;
+        let call = self
+            .call()
+            .ok_or("events can only be emitted while serving a call")?;
         let session = call
             .session
             .clone()

@@ -14,7 +14,12 @@ impl Host for InstanceState {
         let key = message_ref(&message).map_err(WhatsappError::Invalid)?;
         let blob = super::within(
             deadline,
-            async { engine.download_media(&session, &key).await.map_err(whatsapp_error) },
+            async {
+                engine
+                    .download_media(&session, &key)
+                    .await
+                    .map_err(whatsapp_error)
+            },
             || WhatsappError::Failed("the media did not download in time".into()),
         )
         .await?;

@@ -33,6 +33,9 @@ wasmtime::component::bindgen!({
 
 pub use wa::gateway::types as wit;
 
+/// The event names a plugin may emit, by plugin name.
+pub type EmitsFor = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+
 /// The services every plugin instance calls into, shared by all of them.
 pub struct PluginServices {
     pub sessions: Arc<SessionManager>,
@@ -40,7 +43,7 @@ pub struct PluginServices {
     pub outbox: std::sync::OnceLock<crate::outbox::Outbox>,
     pub bus: crate::events::EventBus,
     /// The event names each plugin may emit (`plugins.emits`).
-    pub emits: Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>,
+    pub emits: EmitsFor,
     /// A plugin call's budget (`limits.plugin_timeout_ms`).
     pub plugin_timeout: std::time::Duration,
     /// How long a sync send may wait (`messages.sync_timeout_ms`).

@@ -7,7 +7,7 @@
 use super::InstanceState;
 use super::convert::outbox as conv;
 use super::wa::gateway::outbox::{
-    Host, OutboxError, Outbound, SendResult, SendStatus, SubmitOptions, Submitted,
+    Host, Outbound, OutboxError, SendResult, SendStatus, SubmitOptions, Submitted,
 };
 use crate::outbox::{SendMode, Submission};
 use std::time::{Duration, Instant};
@@ -108,7 +108,9 @@ impl Host for InstanceState {
                     .ok()
                     .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
                     .map(u64::from_be_bytes)
-                    .ok_or_else(|| OutboxError::Invalid("cursor is not one this gateway issued".into()))?,
+                    .ok_or_else(|| {
+                        OutboxError::Invalid("cursor is not one this gateway issued".into())
+                    })?,
             ),
             None => None,
         };
@@ -124,7 +126,10 @@ impl Host for InstanceState {
 
     async fn cancel(&mut self, outbox_id: String) -> Result<SendResult, OutboxError> {
         let (outbox, session, _) = self.outbox_scope()?;
-        let item = outbox.cancel(&session, &outbox_id).await.map_err(conv::error)?;
+        let item = outbox
+            .cancel(&session, &outbox_id)
+            .await
+            .map_err(conv::error)?;
         Ok(conv::send_result(&item))
     }
 }

@@ -26,7 +26,9 @@ async fn bounded<T>(
 
 impl InstanceState {
     /// The engine, the request's session and the call's deadline.
-    pub(super) fn live(&self) -> Result<(Arc<dyn Engine>, String, std::time::Instant), WhatsappError> {
+    pub(super) fn live(
+        &self,
+    ) -> Result<(Arc<dyn Engine>, String, std::time::Instant), WhatsappError> {
         let session = self
             .call()
             .and_then(|c| c.session.clone())

@@ -147,7 +147,8 @@ async fn dispatch(
     let template = matched.template.clone();
 
     if upload {
-        let session = session.ok_or_else(|| ApiError::internal("the upload route has no session"))?;
+        let session =
+            session.ok_or_else(|| ApiError::internal("the upload route has no session"))?;
         return media::upload(&app.media, &session, req, limits).await;
     }
     let (parts, incoming) = req.into_parts();
@@ -280,7 +281,10 @@ pub(crate) fn fault_error(
 }
 
 fn plugin_response(plugin: &LoadedPlugin, answer: PluginAnswer) -> Response {
-    let PluginAnswer { response: resp, blob } = answer;
+    let PluginAnswer {
+        response: resp,
+        blob,
+    } = answer;
     if !(200..400).contains(&resp.status) {
         // Plugins report errors through `error`; a bare error status still gets the envelope.
         tracing::warn!(
@@ -296,7 +300,10 @@ fn plugin_response(plugin: &LoadedPlugin, answer: PluginAnswer) -> Response {
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case(BLOB_HEADER));
     if names_blob && blob.is_none() {
-        tracing::error!(plugin = plugin.name(), "the answer names a media blob the call did not prepare");
+        tracing::error!(
+            plugin = plugin.name(),
+            "the answer names a media blob the call did not prepare"
+        );
         return error_response(&ApiError::internal("the request failed inside the gateway"));
     }
     let has_body = !resp.body.is_empty() || blob.is_some();
@@ -337,7 +344,13 @@ fn plugin_response(plugin: &LoadedPlugin, answer: PluginAnswer) -> Response {
         if let Some(name) = &b.file_name {
             let safe: String = name
                 .chars()
-                .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             set(
                 &mut out,

@@ -60,7 +60,10 @@ pub(super) async fn upload(
     .map_err(|_| {
         ApiError::new(
             gateway_sdk::ErrorCode::RequestTimeout,
-            format!("the upload did not arrive within {} ms", timeout.as_millis()),
+            format!(
+                "the upload did not arrive within {} ms",
+                timeout.as_millis()
+            ),
         )
     })?;
     let media = match saved {

@@ -17,8 +17,8 @@ pub use rate::Limit;
 use crate::clock::now_ms;
 use crate::config::MessagesConfig;
 use crate::engines::{
-    ChatState, MediaBytes, OutgoingContent, OutgoingMedia, OutgoingMessage, Receipt,
-    ReceiptKind, SendError,
+    ChatState, MediaBytes, OutgoingContent, OutgoingMedia, OutgoingMessage, Receipt, ReceiptKind,
+    SendError,
 };
 use crate::events::{EventBus, EventEnvelope};
 use crate::media::MediaStore;
@@ -287,12 +287,10 @@ impl Outbox {
             ..
         } = &content
         {
-            let meta = self
-                .0
-                .media
-                .meta(&sub.session, id)
-                .await
-                .map_err(|_| OutboxError::NotFound(format!("media {id} not found (or expired)")))?;
+            let meta =
+                self.0.media.meta(&sub.session, id).await.map_err(|_| {
+                    OutboxError::NotFound(format!("media {id} not found (or expired)"))
+                })?;
             let sent_as = mimetype.as_deref().unwrap_or(&meta.mimetype);
             if !gateway_sdk::media_types::accepts(kind.as_str(), sent_as) {
                 return Err(OutboxError::Invalid(format!(
@@ -377,7 +375,11 @@ impl Outbox {
         let _ = tokio::time::timeout(timeout, rx.wait_for(|s| s.is_settled())).await;
         self.0.waiters.lock().expect("lock").remove(&item.outbox_id);
         let mut current = store::item(&self.0.db, &item.outbox_id)?.unwrap_or(item);
-        let http_status = if current.status.is_settled() { 200 } else { 202 };
+        let http_status = if current.status.is_settled() {
+            200
+        } else {
+            202
+        };
         current.http_status = Some(http_status);
         let answered = current.clone();
         // Replays of the key answer what this request answered.
@@ -440,9 +442,9 @@ impl Outbox {
         let item = store::item(&self.0.db, &rec.outbox_id)?
             .ok_or_else(|| OutboxError::NotFound("the key's outbox item is gone".into()))?;
         // While the first request still waits, the current state is answered.
-        let http_status = item
-            .http_status
-            .unwrap_or(if item.status.is_settled() { 200 } else { 202 });
+        let http_status =
+            item.http_status
+                .unwrap_or(if item.status.is_settled() { 200 } else { 202 });
         Ok(Accepted {
             item,
             http_status,
@@ -582,9 +584,15 @@ impl Outbox {
         }
         let sent = tokio::time::timeout(SEND_TIMEOUT, engine.send_message(session, &message))
             .await
-            .unwrap_or_else(|_| Err(SendError::Transient("WhatsApp did not answer in time".into())));
+            .unwrap_or_else(|_| {
+                Err(SendError::Transient(
+                    "WhatsApp did not answer in time".into(),
+                ))
+            });
         if let (true, Some(chat)) = (typing, &chat) {
-            let _ = engine.send_chat_state(session, chat, ChatState::Paused).await;
+            let _ = engine
+                .send_chat_state(session, chat, ChatState::Paused)
+                .await;
         }
         match sent {
             Ok(ack) => {
@@ -700,29 +708,55 @@ impl Outbox {
         })
     }
 
-    async fn save(&self, item: OutboxItem) -> Result<(), StorageError> {
+    /// Writes the dispatcher's view of an item, keeping any progress a receipt recorded
+    /// meanwhile (a fast recipient's `delivered` can land before our `sent`).
+    /// Answers the item as stored.
+    async fn save(&self, item: OutboxItem) -> Result<OutboxItem, StorageError> {
         self.0
             .db
             .committer()
-            .write(move |txn| store::put_item(txn, &item))
+            .write(move |txn| {
+                let mut item = item;
+                if let Some(stored) = store::item_in(txn, &item.outbox_id)?
+                    && stored.status != SendStatus::Failed
+                    && item.status != SendStatus::Failed
+                    && item.status.advances_to(stored.status)
+                {
+                    item.status = stored.status;
+                    item.status_at = stored.status_at;
+                }
+                store::put_item(txn, &item)?;
+                Ok(item)
+            })
             .await
     }
 
     /// Records a settled step durably, then tells the waiting request and publishes it.
+    /// When a receipt got further meanwhile, that status stands and was published already:
+    /// `message.status` never goes back.
     async fn settle(&self, item: OutboxItem, previous: SendStatus) {
-        let saved = item.clone();
-        if let Err(e) = self.save(saved).await {
-            tracing::error!(outbox_id = %item.outbox_id, error = %e, "outbox: cannot record a status");
-            return;
-        }
+        let stored = match self.save(item.clone()).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(outbox_id = %item.outbox_id, error = %e, "outbox: cannot record a status");
+                return;
+            }
+        };
         if let Some(w) = self.0.waiters.lock().expect("lock").get(&item.outbox_id) {
-            let _ = w.send(item.status);
+            let _ = w.send(stored.status);
         }
-        self.publish_status(&item, Some(previous), None);
+        if stored.status == item.status {
+            self.publish_status(&stored, Some(previous), None);
+        }
     }
 
     /// `message.status` for an item's current status.
-    fn publish_status(&self, item: &OutboxItem, previous: Option<SendStatus>, recipient: Option<&str>) {
+    fn publish_status(
+        &self,
+        item: &OutboxItem,
+        previous: Option<SendStatus>,
+        recipient: Option<&str>,
+    ) {
         self.0.bus.publish(EventEnvelope::new(
             "message.status",
             &item.session,
@@ -755,17 +789,41 @@ impl Outbox {
         for id in &receipt.ids {
             let found = store::item_by_wa_id(&self.0.db, session, id).ok().flatten();
             match found {
-                Some(mut item) => {
-                    let previous = item.status;
-                    if item.advance(status, receipt.timestamp.max(1)) {
-                        let saved = item.clone();
-                        if let Err(e) = self.save(saved).await {
+                Some(item) => {
+                    // Advanced on the stored row, inside the write: the dispatcher may be
+                    // recording `sent` at the same moment.
+                    let at = receipt.timestamp.max(1);
+                    let outbox_id = item.outbox_id.clone();
+                    let advanced = self
+                        .0
+                        .db
+                        .committer()
+                        .write(move |txn| {
+                            let Some(mut stored) = store::item_in(txn, &outbox_id)? else {
+                                return Ok(None);
+                            };
+                            let previous = stored.status;
+                            if stored.advance(status, at) {
+                                store::put_item(txn, &stored)?;
+                            }
+                            Ok(Some((previous, stored)))
+                        })
+                        .await;
+                    let (previous, item) = match advanced {
+                        Ok(Some(found)) => found,
+                        Ok(None) => (item.status, item),
+                        Err(e) => {
                             tracing::error!(error = %e, "outbox: cannot record a receipt");
+                            (item.status, item)
                         }
+                    };
+                    // Published when it moved the item forward — and, in groups, for each
+                    // member's receipt (who has read it), at the item's status.
+                    if item.status != previous || receipt.chat.ends_with("@g.us") {
+                        let mut shown = item.clone();
+                        shown.status = status.max(item.status);
+                        self.publish_status(&shown, Some(previous), receipt.recipient.as_deref());
                     }
-                    let mut shown = item.clone();
-                    shown.status = status.max(item.status);
-                    self.publish_status(&shown, Some(previous), receipt.recipient.as_deref());
                 }
                 None => self.0.bus.publish(EventEnvelope::new(
                     "message.status",
@@ -813,7 +871,11 @@ impl Outbox {
             if item.status != SendStatus::Pending || sending {
                 return Err(OutboxError::NotPending(format!(
                     "the item is {}",
-                    if sending { "being sent" } else { item.status.as_str() }
+                    if sending {
+                        "being sent"
+                    } else {
+                        item.status.as_str()
+                    }
                 )));
             }
             if let Some(q) = q {
@@ -870,7 +932,14 @@ struct KeyClaim {
 
 impl Drop for KeyClaim {
     fn drop(&mut self) {
-        if let Some(n) = self.outbox.0.accepting.lock().expect("lock").remove(&self.id) {
+        if let Some(n) = self
+            .outbox
+            .0
+            .accepting
+            .lock()
+            .expect("lock")
+            .remove(&self.id)
+        {
             n.notify_waiters();
         }
     }

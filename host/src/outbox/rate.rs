@@ -47,7 +47,8 @@ impl Bucket {
         if self.tokens >= 1.0 {
             0
         } else {
-            ((1.0 - self.tokens) / self.per_ms).ceil() as u64
+            // Less a hair, so float error does not add a millisecond to a whole wait.
+            ((1.0 - self.tokens) / self.per_ms - 1e-6).ceil().max(0.0) as u64
         }
     }
 }

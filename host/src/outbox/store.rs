@@ -112,7 +112,11 @@ pub(super) fn key_record(
 
 pub(super) fn item(db: &Database, outbox_id: &str) -> Result<Option<OutboxItem>, StorageError> {
     let txn = db.redb().begin_read()?;
-    let Some(key) = txn.open_table(BY_ID)?.get(outbox_id)?.map(|v| v.value().to_vec()) else {
+    let Some(key) = txn
+        .open_table(BY_ID)?
+        .get(outbox_id)?
+        .map(|v| v.value().to_vec())
+    else {
         return Ok(None);
     };
     let v = txn.open_table(ITEMS)?.get(key.as_slice())?;
@@ -136,7 +140,11 @@ pub(super) fn item_in(
     txn: &WriteTransaction,
     outbox_id: &str,
 ) -> Result<Option<OutboxItem>, StorageError> {
-    let Some(key) = txn.open_table(BY_ID)?.get(outbox_id)?.map(|v| v.value().to_vec()) else {
+    let Some(key) = txn
+        .open_table(BY_ID)?
+        .get(outbox_id)?
+        .map(|v| v.value().to_vec())
+    else {
         return Ok(None);
     };
     let t = txn.open_table(ITEMS)?;

@@ -172,7 +172,10 @@ mod tests {
         );
         assert_eq!(dog.waiting(), 0);
         let quick = dog
-            .bound(CallDeadline::new(Instant::now() + Duration::from_secs(5)), async { 7 })
+            .bound(
+                CallDeadline::new(Instant::now() + Duration::from_secs(5)),
+                async { 7 },
+            )
             .await;
         assert_eq!(quick, Ok(7));
         assert_eq!(dog.waiting(), 0);

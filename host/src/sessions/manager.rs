@@ -12,8 +12,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Defaults of a new session's send rate limits (API.md §2).
-
 /// Options of `createSession`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateSession {
@@ -66,9 +64,7 @@ pub struct SessionManager {
 
 /// Removes a deleted session's data held outside the registry.
 pub type OnDelete = Arc<
-    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
-        + Send
-        + Sync,
+    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync,
 >;
 
 /// What the operator configured for sessions.

@@ -28,8 +28,25 @@ const MAX_BATCH: usize = 512;
 
 /// The group committer of one database.
 #[derive(Clone)]
-pub struct Committer {
-    jobs: mpsc::Sender<Pending>,
+pub struct Committer(Arc<Shared>);
+
+struct Shared {
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<Pending>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Shared {
+    /// The last handle waits for the commit thread to finish its batch and let go of the
+    /// database, so the file can be opened again as soon as the `Database` is dropped.
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Committer {
@@ -43,11 +60,14 @@ impl Committer {
     /// every `Committer` is dropped.
     pub(super) fn start(db: Arc<Redb>) -> Committer {
         let (jobs, queue) = mpsc::channel::<Pending>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("redb-commit".into())
             .spawn(move || run(db, queue))
             .expect("spawn the commit thread");
-        Committer { jobs }
+        Committer(Arc::new(Shared {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }))
     }
 
     /// Runs `job` in the next shared transaction and answers once it is durable.
@@ -62,7 +82,10 @@ impl Committer {
             let _ = result_tx.send(r);
             Ok(())
         });
-        self.jobs
+        self.0
+            .jobs
+            .as_ref()
+            .expect("a live committer has its queue")
             .send(Pending { job, done })
             .map_err(|_| StorageError::Invalid("the database is closing".into()))?;
         durable

@@ -181,13 +181,20 @@ impl ScopedKv {
         let mut t = txn.open_table(self.table)?;
         let mut existed = Vec::with_capacity(ops.len());
         let mut delta: i64 = 0;
+        // What earlier operations of this batch left under a key (its stored size, or
+        // gone): a later operation on the same key sees that, not the table.
+        let mut batch: std::collections::HashMap<&[u8], Option<usize>> =
+            std::collections::HashMap::new();
         for (k, (_, v)) in keys.iter().zip(ops) {
-            let old = t.get(k.as_slice())?.map(|o| k.len() + o.value().len());
+            let old = match batch.get(k.as_slice()) {
+                Some(size) => *size,
+                None => t.get(k.as_slice())?.map(|o| k.len() + o.value().len()),
+            };
             existed.push(old.is_some());
             delta -= old.unwrap_or(0) as i64;
-            if let Some(v) = v {
-                delta += (k.len() + v.len()) as i64;
-            }
+            let new = v.as_ref().map(|v| k.len() + v.len());
+            delta += new.unwrap_or(0) as i64;
+            batch.insert(k.as_slice(), new);
         }
         if let Some(usage) = usage {
             super::usage::apply(txn, usage, delta)?;

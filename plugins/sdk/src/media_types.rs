@@ -89,4 +89,3 @@ pub fn allowed(kind: &str) -> Option<&'static [&'static str]> {
 pub fn accepts(kind: &str, mime: &str) -> bool {
     allowed(kind).is_none_or(|list| list.contains(&essence(mime).as_str()))
 }
-

@@ -119,7 +119,12 @@ impl SandboxEngine {
     }
 
     /// Injects an inbound WhatsApp event (`message`, `group.participants`…).
-    pub fn inject(&self, session: &str, event: &str, mut payload: Value) -> Result<(), ControlError> {
+    pub fn inject(
+        &self,
+        session: &str,
+        event: &str,
+        mut payload: Value,
+    ) -> Result<(), ControlError> {
         let valid = (1..=64).contains(&event.len())
             && event
                 .bytes()

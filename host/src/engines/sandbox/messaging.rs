@@ -73,7 +73,11 @@ fn media_key(chat: &str, id: &str) -> Vec<u8> {
 
 impl SandboxEngine {
     /// Sets how sends fail from now on.
-    pub fn set_send_failure(&self, session: &str, failure: SendFailure) -> Result<(), ControlError> {
+    pub fn set_send_failure(
+        &self,
+        session: &str,
+        failure: SendFailure,
+    ) -> Result<(), ControlError> {
         if self.running_generation(session).is_none() {
             return Err(ControlError::Conflict("session is not running".into()));
         }
@@ -101,7 +105,9 @@ impl SandboxEngine {
                     code: "rejected",
                     message: format!("{jid}: no such group"),
                 })?;
-            return Ok(Recipient::Group(g.participants.iter().map(|p| p.lid.clone()).collect()));
+            return Ok(Recipient::Group(
+                g.participants.iter().map(|p| p.lid.clone()).collect(),
+            ));
         }
         match self.world.contact(&jid) {
             Some(c) => Ok(Recipient::Contact(c.clone())),
@@ -145,10 +151,12 @@ impl SandboxEngine {
             let (data, mimetype) = match &m.bytes {
                 MediaBytes::Data(d) => (d.clone(), m.mimetype.clone()),
                 MediaBytes::Message(r) => {
-                    let blob = self.media_blob(session, r).map_err(|_| SendError::Permanent {
-                        code: "media_failed",
-                        message: format!("no media stored for message {}", r.id),
-                    })?;
+                    let blob = self
+                        .media_blob(session, r)
+                        .map_err(|_| SendError::Permanent {
+                            code: "media_failed",
+                            message: format!("no media stored for message {}", r.id),
+                        })?;
                     (blob.bytes, blob.mimetype)
                 }
             };
@@ -169,7 +177,9 @@ impl SandboxEngine {
             .receive_on_wire(session, message)
             .await
             .map_err(|e| SendError::Transient(e.to_string()))?;
-        let ack = SentAck { timestamp: now_ms() };
+        let ack = SentAck {
+            timestamp: now_ms(),
+        };
         if first {
             self.follow_up(session, message, recipient);
         }
@@ -178,7 +188,11 @@ impl SandboxEngine {
 
     /// Records a message on the simulated server; false when its id was already there
     /// (a resend: counted, otherwise dropped as WhatsApp drops it).
-    async fn receive_on_wire(&self, session: &str, message: &OutgoingMessage) -> Result<bool, EngineError> {
+    async fn receive_on_wire(
+        &self,
+        session: &str,
+        message: &OutgoingMessage,
+    ) -> Result<bool, EngineError> {
         let key = format!("{WIRE_PREFIX}{}", message.id).into_bytes();
         let known = self
             .kv
@@ -192,7 +206,9 @@ impl SandboxEngine {
             }
             None => {
                 let (kind, text) = wire_kind(&message.content);
-                let seq = self.wire_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let seq = self
+                    .wire_seq
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let row = WireMessage {
                     id: message.id.clone(),
                     to: message.to.clone(),
@@ -279,7 +295,14 @@ impl SandboxEngine {
         self.running_generation(session) == Some(generation) && self.live(session).is_ok()
     }
 
-    fn receipt(&self, session: &str, chat: &str, id: &str, kind: ReceiptKind, recipient: Option<String>) {
+    fn receipt(
+        &self,
+        session: &str,
+        chat: &str,
+        id: &str,
+        kind: ReceiptKind,
+        recipient: Option<String>,
+    ) {
         self.sink.send(EngineEvent::Receipt {
             session: session.to_owned(),
             receipt: Receipt {
@@ -345,7 +368,11 @@ impl SandboxEngine {
             payload.get("id").and_then(Value::as_str),
         ) {
             (Some(c), Some(i)) => (c.to_owned(), i.to_owned()),
-            _ => return Err(ControlError::Invalid("a message with media needs chat and id".into())),
+            _ => {
+                return Err(ControlError::Invalid(
+                    "a message with media needs chat and id".into(),
+                ));
+            }
         };
         let stored = StoredBlob {
             mimetype,
@@ -361,10 +388,17 @@ impl SandboxEngine {
             .map_err(|e| ControlError::Invalid(e.to_string()))
     }
 
-    pub(super) fn media_blob(&self, session: &str, message: &MessageRef) -> Result<MediaBlob, EngineError> {
+    pub(super) fn media_blob(
+        &self,
+        session: &str,
+        message: &MessageRef,
+    ) -> Result<MediaBlob, EngineError> {
         let raw = self
             .kv
-            .get(&Self::scope(session), &media_key(&message.chat, &message.id))
+            .get(
+                &Self::scope(session),
+                &media_key(&message.chat, &message.id),
+            )
             .map_err(|e| EngineError::Failed(e.to_string()))?
             .ok_or_else(|| EngineError::NotFound(format!("message {} has no media", message.id)))?;
         let stored: StoredBlob =

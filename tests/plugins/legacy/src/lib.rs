@@ -55,7 +55,8 @@ impl Guest for Legacy {
             Ok(None) => 0,
             Err(e) => return Err(failed(format!("{e:?}"))),
         } + 1;
-        storage::put(b"count", count.to_string().as_bytes()).map_err(|e| failed(format!("{e:?}")))?;
+        storage::put(b"count", count.to_string().as_bytes())
+            .map_err(|e| failed(format!("{e:?}")))?;
         Ok(Response {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
