@@ -131,7 +131,8 @@ def wrk(url, headers, script=None, duration=DURATION, pid=None):
     total = re.search(r"(\d+) requests in", out)
     cpu_us = cpu * 1e6 / int(total.group(1)) if cpu is not None and total else None
     return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"), "cpu_us": cpu_us,
-            "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(0) if errors else ""}
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(0) if errors else "",
+            "requests": int(total.group(1)) if total else 0}
 
 
 def main():

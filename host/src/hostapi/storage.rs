@@ -47,16 +47,19 @@ impl InstanceState {
         // Later reads of this call must see this write.
         self.reader = None;
         let kv = self.kv.clone();
-        tokio::task::spawn_blocking(move || {
-            let usage = crate::storage::OrgUsage {
-                organization: &organization,
-                limit,
-            };
-            kv.write_accounted(&scope, &ops, Some(&usage))
-        })
-        .await
-        .map_err(|e| StorageError::Failed(format!("storage task failed: {e}")))?
-        .map_err(failed)
+        // Group commit: concurrent calls' writes share one transaction and one fsync, and
+        // each call is answered once the transaction holding its write is durable.
+        let committer = kv.database().committer().clone();
+        committer
+            .write(move |txn| {
+                let usage = crate::storage::OrgUsage {
+                    organization: &organization,
+                    limit,
+                };
+                kv.write_in(txn, &scope, &ops, Some(&usage))
+            })
+            .await
+            .map_err(failed)
     }
 }
 

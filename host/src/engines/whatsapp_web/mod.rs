@@ -47,6 +47,8 @@ const WHATSAPP_HOST: &str = "web.whatsapp.com:443";
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The client version stated to a server of our own (`engine.whatsapp_rust.server_url`).
 const STANDIN_CLIENT_VERSION: (u32, u32, u32) = (2, 3000, 0);
+/// How long a logout waits for a reconnecting session, to unlink on WhatsApp's side.
+const LOGOUT_WAIT: Duration = Duration::from_secs(5);
 /// Pair codes are valid for about three minutes.
 const PAIR_CODE_TTL_MS: u64 = 180_000;
 /// Events a session's client may queue for the callback while it waits on plugins; past
@@ -405,7 +407,17 @@ impl Engine for WhatsappWeb {
     }
 
     async fn logout(&self, session: &str) -> Result<(), EngineError> {
-        let connected = self.0.client(session).ok();
+        // A session that is reconnecting gets a moment to come back: the unlink must reach
+        // WhatsApp, or the phone keeps listing a device that no longer exists.
+        let mut connected = self.0.client(session).ok();
+        let until = tokio::time::Instant::now() + LOGOUT_WAIT;
+        while connected.is_none()
+            && self.0.runs.lock().expect("lock").contains_key(session)
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            connected = self.0.client(session).ok();
+        }
         if let Some(client) = connected {
             // Deregisters the companion device on WhatsApp's side.
             client.logout().await;
