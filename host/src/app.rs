@@ -104,6 +104,7 @@ impl App {
             },
         );
         sink.attach(&sessions);
+        crate::sessions::auto_read::spawn(sessions.clone());
         let media = MediaStore::new(config.media_dir(), config.limits.max_media_bytes);
         let outbox = Outbox::new(
             db.clone(),

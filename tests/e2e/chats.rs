@@ -319,3 +319,54 @@ fn deleting_a_chat_drops_its_messages_until_new_activity_and_presence_is_live() 
     );
     put(BOB, json!({"state": "paused"})).assert_error(501, "not_implemented");
 }
+
+#[test]
+fn a_session_with_auto_read_keeps_its_chats_read() {
+    let g = messaging("");
+    let token = g.key("org_autoread", &["read", "send", "manage"]);
+    let s = g.create_session(&token, json!({"start": true, "autoRead": true}));
+    assert_eq!(
+        g.get(&format!("/sessions/{s}"), &token).json()["autoRead"],
+        true
+    );
+    wait_for(Duration::from_secs(20), || {
+        g.get(&format!("/sessions/{s}"), &token).json()["status"] == "scan_qr_code"
+    });
+    let scan = g.admin_call(
+        "POST",
+        &format!("/sandbox/sessions/{s}/scan"),
+        Some(json!({})),
+    );
+    assert_eq!(scan.status, 200, "{}", scan.text());
+    g.wait_status(&s, &token, "working");
+
+    for (i, text) in ["one", "two", "three"].iter().enumerate() {
+        incoming(&g, &s, &format!("3EB0AR00000000000{i:03}"), text);
+    }
+    // The messages are stored, and the chat stays read (a session without the flag counts
+    // them: see incoming_messages_count_as_unread_until_read_or_answered).
+    let c = wait_chat(&g, &token, &s, ALICE, |c| {
+        c["lastMessage"]["id"] == "3EB0AR00000000000002" && c["unreadCount"] == 0
+    });
+    assert_eq!(c["lastMessage"]["fromMe"], false);
+    // Each was marked read by the gateway, told to plugins as a chats.update.
+    let resets = wait_for(Duration::from_secs(10), || {
+        let events = g.get(&format!("/sessions/{s}/chaos-events"), &token).json();
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["name"] == "chats.update"
+                    && e["payload"]["jid"] == ALICE
+                    && e["payload"]["unreadCount"] == 0
+                    && e["payload"]["source"] == "auto_read"
+            })
+            .count()
+            == 3
+    });
+    assert!(resets, "three read resets were not published");
+    let listed =
+        crate::messages::all_pages(&g, &token, &format!("/sessions/{s}/chats/{ALICE}/messages"));
+    assert_eq!(listed.len(), 3);
+}

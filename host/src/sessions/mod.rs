@@ -2,6 +2,7 @@
 //! the manager that drives its engine connection and keeps the record in step
 //! ([`SessionManager`]).
 
+pub mod auto_read;
 mod manager;
 mod registry;
 

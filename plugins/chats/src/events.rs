@@ -222,6 +222,9 @@ pub(crate) fn groups_upsert(event: &Event) -> Result<(), ApiError> {
 enum Source {
     Phone,
     Api,
+    /// The host marked an incoming message read (the session's `autoRead`).
+    #[serde(rename = "auto_read")]
+    AutoRead,
 }
 
 /// A chat's settings as WhatsApp's app state (or history sync) reports them.
