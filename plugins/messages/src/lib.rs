@@ -167,19 +167,45 @@ fn list_chat_messages(req: &Request) -> Result<Json<Page<MessageView>>, ApiError
 
 struct Messages;
 
+/// How every write through the outbox answers.
+const SYNC_OR_ASYNC: &str = "200 when sent (or refused by WhatsApp: `status: failed`), 202 while pending \
+    (`?async=true`, or still queued at the sync timeout). An `Idempotency-Key` header (1-255 \
+    visible ASCII characters) makes retries safe: the same request answers the first status with \
+    `replayed: true`; another request with the key answers 422.";
+
+/// What the message actions (edit, revoke, forward, vote, react) share in their routes.
+trait ActionRoute {
+    /// Sync or async through the outbox, answering like a send.
+    fn outbox_action(self) -> Self;
+    /// The target message named in the query when the body does not name it.
+    fn targeted(self) -> Self;
+}
+
+impl ActionRoute for Route {
+    fn outbox_action(self) -> Self {
+        self.description(SYNC_OR_ASYNC)
+            .query("async", "true: answer 202 at once", false)
+    }
+
+    fn targeted(self) -> Self {
+        self.query("chat", "the message's chat, when the body has none", false)
+            .query(
+                "sender",
+                "the author's JID (empty = this account), when the body has none",
+                false,
+            )
+    }
+}
+
 impl Plugin for Messages {
     fn manifest() -> Manifest {
         let s = "/sessions/{session}";
         let path = |p: &str| format!("{s}{p}");
-        let sync_or_async = "200 when sent (or refused by WhatsApp: `status: failed`), 202 while pending \
-            (`?async=true`, or still queued at the sync timeout). An `Idempotency-Key` header (1-255 \
-            visible ASCII characters) makes retries safe: the same request answers the first status with \
-            `replayed: true`; another request with the key answers 422.";
         Manifest::new("messages", env!("CARGO_PKG_VERSION"))
             .route(
                 Route::post(&path("/messages"), Capability::Send, "sendMessage")
                     .summary("Send a message of any type (OUTBOX)")
-                    .description(sync_or_async)
+                    .description(SYNC_OR_ASYNC)
                     .query("async", "true: answer 202 at once; the outcome comes as message.status events", false)
                     .request::<SendBody>()
                     .response::<SendResultView>(),
@@ -195,8 +221,7 @@ impl Plugin for Messages {
             .route(
                 Route::patch(&path("/messages/{mid}"), Capability::Send, "editMessage")
                     .summary("Edit a text this session sent, within 15 minutes (OUTBOX)")
-                    .description(sync_or_async)
-                    .query("async", "true: answer 202 at once", false)
+                    .outbox_action()
                     .request::<EditBody>()
                     .response::<SendResultView>(),
                 actions::edit_message,
@@ -204,10 +229,8 @@ impl Plugin for Messages {
             .route(
                 Route::delete(&path("/messages/{mid}"), Capability::Send, "revokeMessage")
                     .summary("Delete a message for everyone (OUTBOX)")
-                    .description(sync_or_async)
-                    .query("async", "true: answer 202 at once", false)
-                    .query("chat", "the message's chat, when the body has none", false)
-                    .query("sender", "the author's JID (empty = this account), when the body has none", false)
+                    .outbox_action()
+                    .targeted()
                     .request::<TargetBody>()
                     .response::<SendResultView>(),
                 actions::revoke_message,
@@ -215,8 +238,7 @@ impl Plugin for Messages {
             .route(
                 Route::post(&path("/messages/{mid}/forward"), Capability::Send, "forwardMessage")
                     .summary("Forward a stored message to another chat (OUTBOX)")
-                    .description(sync_or_async)
-                    .query("async", "true: answer 202 at once", false)
+                    .outbox_action()
                     .request::<ForwardBody>()
                     .response::<SendResultView>(),
                 actions::forward_message,
@@ -224,8 +246,7 @@ impl Plugin for Messages {
             .route(
                 Route::post(&path("/messages/{mid}/vote"), Capability::Send, "voteMessage")
                     .summary("Vote in a poll, replacing this account's earlier vote (OUTBOX)")
-                    .description(sync_or_async)
-                    .query("async", "true: answer 202 at once", false)
+                    .outbox_action()
                     .request::<VoteBody>()
                     .response::<SendResultView>(),
                 actions::vote_message,
@@ -233,8 +254,7 @@ impl Plugin for Messages {
             .route(
                 Route::post(&path("/messages/{mid}/reaction"), Capability::Send, "reactMessage")
                     .summary("React with one emoji, replacing this account's earlier reaction (OUTBOX)")
-                    .description(sync_or_async)
-                    .query("async", "true: answer 202 at once", false)
+                    .outbox_action()
                     .request::<ReactBody>()
                     .response::<SendResultView>(),
                 actions::react_message,
@@ -242,10 +262,8 @@ impl Plugin for Messages {
             .route(
                 Route::delete(&path("/messages/{mid}/reaction"), Capability::Send, "removeReaction")
                     .summary("Remove this account's reaction (OUTBOX, idempotent)")
-                    .description(sync_or_async)
-                    .query("async", "true: answer 202 at once", false)
-                    .query("chat", "the message's chat, when the body has none", false)
-                    .query("sender", "the author's JID (empty = this account), when the body has none", false)
+                    .outbox_action()
+                    .targeted()
                     .request::<TargetBody>()
                     .response::<SendResultView>(),
                 actions::remove_reaction,
