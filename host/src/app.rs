@@ -16,6 +16,7 @@ use crate::plugins::{PluginRegistry, PluginRuntime};
 use crate::sessions::{SessionManager, SessionPolicy, SessionRegistry};
 use crate::signals::{Signals, wait_for_shutdown};
 use crate::storage::Database;
+use crate::webhooks::Webhooks;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub struct App {
     pub sandbox: Option<Arc<SandboxEngine>>,
     /// Inbound WhatsApp events committed before they are acknowledged.
     pub inbox: Inbox,
+    /// Webhook targets and their durable deliveries.
+    pub webhooks: Webhooks,
     ready: AtomicBool,
     shutdown: watch::Sender<bool>,
 }
@@ -130,10 +133,18 @@ impl App {
             }));
         }
 
+        let webhooks = Webhooks::start(
+            db.clone(),
+            config.webhooks.clone(),
+            sessions.clone(),
+            bus.clone(),
+            config.emitted_patterns(),
+        )?;
         let emits_config = config.clone();
         let services = Arc::new(PluginServices {
             sessions: sessions.clone(),
             outbox: std::sync::OnceLock::from(outbox.clone()),
+            webhooks: webhooks.clone(),
             bus: bus.clone(),
             emits: Arc::new(move |name: &str| emits_config.emits_for(name)),
             plugin_timeout: Duration::from_millis(config.limits.plugin_timeout_ms),
@@ -175,10 +186,17 @@ impl App {
             openapi: Default::default(),
             sandbox,
             inbox: inbox.clone(),
+            webhooks: webhooks.clone(),
             ready: AtomicBool::new(false),
             shutdown,
         });
-        crate::events::delivery::spawn(app.plugins.clone(), app.metrics.clone(), bus, inbox);
+        crate::events::delivery::spawn(
+            app.plugins.clone(),
+            app.metrics.clone(),
+            bus,
+            inbox,
+            webhooks,
+        );
         Ok(app)
     }
 

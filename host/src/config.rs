@@ -25,6 +25,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub messages: MessagesConfig,
     pub quotas: QuotasConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
 }
 
@@ -58,6 +59,46 @@ impl Default for MessagesConfig {
             max_pending_per_session: 10_000,
             default_rate_per_min: 20,
             default_rate_per_hour: 600,
+        }
+    }
+}
+
+/// Webhook delivery (API.md §7.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Accept `http://` target URLs (else `https` only).
+    pub allow_http: bool,
+    /// Deliver to loopback, private and link-local addresses (SSRF guard off).
+    pub allow_private_targets: bool,
+    /// One attempt's budget: connect, send, and the answer's status and excerpt.
+    pub timeout_ms: u64,
+    /// Attempts one webhook has under way at once.
+    pub max_in_flight: usize,
+    /// Webhooks one organization may have.
+    pub max_per_org: usize,
+    /// How long finished deliveries (succeeded and dead) are kept.
+    pub retention_ms: u64,
+    /// Dead deliveries kept per webhook; the oldest go first.
+    pub max_dead_per_webhook: usize,
+    /// A webhook whose deliveries have all gone dead for this long is disabled.
+    pub disable_after_ms: u64,
+    /// How long a rotated-out secret keeps signing.
+    pub secret_overlap_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_http: false,
+            allow_private_targets: false,
+            timeout_ms: 10_000,
+            max_in_flight: 16,
+            max_per_org: 100,
+            retention_ms: 7 * 24 * 3_600_000,
+            max_dead_per_webhook: 10_000,
+            disable_after_ms: 24 * 3_600_000,
+            secret_overlap_ms: 24 * 3_600_000,
         }
     }
 }
@@ -351,6 +392,7 @@ impl Default for PluginsConfig {
                     vec![Storage, WhatsappChats, EventBus, Log],
                 ),
                 ("messages".to_owned(), vec![Storage, Outbox, Media, Log]),
+                ("webhooks".to_owned(), vec![WebhookDelivery, Log]),
             ]),
         }
     }
@@ -613,6 +655,24 @@ impl Config {
             .get(plugin)
             .cloned()
             .unwrap_or_else(|| vec![format!("{plugin}.*")])
+    }
+
+    /// Every event-name pattern some plugin may emit: the `plugins.emits` entries and
+    /// `<plugin>.*` for each plugin the configuration names (webhook and stream filters
+    /// may subscribe to them).
+    pub fn emitted_patterns(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.plugins.emits.values().flatten().cloned().collect();
+        out.extend(
+            self.plugins
+                .grants
+                .keys()
+                .chain(self.plugins.emits.keys())
+                .filter(|p| *p != "*")
+                .map(|p| format!("{p}.*")),
+        );
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The grants for a plugin: its own entry, else the `"*"` default, else nothing.

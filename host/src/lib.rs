@@ -23,3 +23,4 @@ pub mod routing;
 pub mod sessions;
 pub mod signals;
 pub mod storage;
+pub mod webhooks;

@@ -25,4 +25,5 @@ mod routing;
 mod sessions;
 mod soak;
 mod storage;
+mod webhooks;
 mod whatsapp;

@@ -12,6 +12,7 @@ const PRODUCT_PLUGINS: &[(&str, &str)] = &[
     ("plugin-contacts", "contacts"),
     ("plugin-chats", "chats"),
     ("plugin-messages", "messages"),
+    ("plugin-webhooks", "webhooks"),
 ];
 /// Components the end-to-end tests load besides the product ones (`target/test-plugins/`).
 const TEST_PLUGINS: &[(&str, &str)] = &[
@@ -121,32 +122,9 @@ fn ensure_target() -> Result<(), String> {
     }
 }
 
-/// The OpenAPI validator the end-to-end tests call (openapi-spec-validator, from PyPI).
-fn ensure_openapi_validator() -> Result<(), String> {
-    let present = Command::new("python3")
-        .args(["-c", "import openapi_spec_validator"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if present {
-        return Ok(());
-    }
-    run({
-        let mut c = Command::new("python3");
-        c.args(["-m", "pip", "install", "--quiet", "openapi-spec-validator"]);
-        c
-    })
-}
-
-/// The API fuzzer the end-to-end tests run against `/openapi.json` (schemathesis, from
-/// PyPI; `tests/e2e/fuzz.rs`). 4.32 or later in 4.x: the test uses its configuration
-/// dictionaries and custom checks.
-const SCHEMATHESIS: &str = "schemathesis>=4.32,<5";
-
-fn ensure_schemathesis() -> Result<(), String> {
-    let check = "import sys, schemathesis.cli; from importlib.metadata import version; \
-                 v = tuple(int(p) for p in version('schemathesis').split('.')[:2]); \
-                 sys.exit(0 if (4, 32) <= v < (5, 0) else 1)";
+/// Installs a PyPI package the end-to-end tests use unless `check` (Python code that exits
+/// 0 when a suitable version is importable) says it is there.
+fn ensure_python(check: &str, requirement: &str) -> Result<(), String> {
     let present = Command::new("python3")
         .args(["-c", check])
         .stderr(std::process::Stdio::null())
@@ -158,9 +136,25 @@ fn ensure_schemathesis() -> Result<(), String> {
     }
     run({
         let mut c = Command::new("python3");
-        c.args(["-m", "pip", "install", "--quiet", SCHEMATHESIS]);
+        c.args(["-m", "pip", "install", "--quiet", requirement]);
         c
     })
+}
+
+/// The PyPI packages the end-to-end tests drive: the OpenAPI validator; the API fuzzer
+/// run against `/openapi.json` (schemathesis 4.32 or later in 4.x: `tests/e2e/fuzz.rs`
+/// uses its configuration dictionaries and custom checks); and the reference Standard
+/// Webhooks library every webhook delivery is verified with (`tests/e2e/webhooks.rs`),
+/// not the gateway's own signer.
+fn ensure_test_tools() -> Result<(), String> {
+    ensure_python("import openapi_spec_validator", "openapi-spec-validator")?;
+    ensure_python(
+        "import sys, schemathesis.cli; from importlib.metadata import version; \
+         v = tuple(int(p) for p in version('schemathesis').split('.')[:2]); \
+         sys.exit(0 if (4, 32) <= v < (5, 0) else 1)",
+        "schemathesis>=4.32,<5",
+    )?;
+    ensure_python("import standardwebhooks", "standardwebhooks>=1.0,<2")
 }
 
 /// Builds the plugin components and copies them into `target/plugins` and
@@ -265,18 +259,15 @@ fn main() -> ExitCode {
     let result = match task {
         "plugins" => plugins(),
         "serve" => plugins().and_then(|_| serve(&rest)),
-        "test" => plugins()
-            .and_then(|_| ensure_openapi_validator())
-            .and_then(|_| ensure_schemathesis())
-            .and_then(|_| {
-                let mut c = cargo();
-                c.arg("test");
-                for p in NATIVE_TEST_PACKAGES {
-                    c.args(["-p", p]);
-                }
-                c.args(&rest);
-                run(c)
-            }),
+        "test" => plugins().and_then(|_| ensure_test_tools()).and_then(|_| {
+            let mut c = cargo();
+            c.arg("test");
+            for p in NATIVE_TEST_PACKAGES {
+                c.args(["-p", p]);
+            }
+            c.args(&rest);
+            run(c)
+        }),
         "bench" => plugins().and_then(|_| {
             let mut c = Command::new("bash");
             c.current_dir(root()).arg("benches/run.sh").args(&rest);

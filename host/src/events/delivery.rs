@@ -1,12 +1,15 @@
 //! Delivers queued events to the plugins that subscribe: a few workers take sessions in
 //! turn from the [`EventBus`], so each plugin sees a session's events in publication order
-//! and no session waits behind another's flood.
+//! and no session waits behind another's flood. The same workers record each event's
+//! webhook deliveries, so those too are queued in order, and an event leaves the inbound
+//! journal only once they are on disk.
 
 use super::inbox::Inbox;
 use super::{EventBus, EventEnvelope};
 use crate::hostapi::{CallContext, wit};
 use crate::metrics::{DeliveryLabels, Metrics};
 use crate::plugins::PluginRegistry;
+use crate::webhooks::Webhooks;
 use std::sync::Arc;
 
 /// Sessions delivered at once: enough that a slow plugin call for one session does not
@@ -15,17 +18,37 @@ const WORKERS: usize = 4;
 
 /// Starts the workers; events from the inbound journal are forgotten there once
 /// delivered.
-pub fn spawn(plugins: Arc<PluginRegistry>, metrics: Arc<Metrics>, bus: EventBus, inbox: Inbox) {
+pub fn spawn(
+    plugins: Arc<PluginRegistry>,
+    metrics: Arc<Metrics>,
+    bus: EventBus,
+    inbox: Inbox,
+    webhooks: Webhooks,
+) {
     for _ in 0..WORKERS {
-        let (plugins, metrics, bus, inbox) =
-            (plugins.clone(), metrics.clone(), bus.clone(), inbox.clone());
+        let (plugins, metrics, bus, inbox, webhooks) = (
+            plugins.clone(),
+            metrics.clone(),
+            bus.clone(),
+            inbox.clone(),
+            webhooks.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let ev = bus.next().await;
                 deliver(&plugins, &metrics, &ev).await;
+                let recorded = webhooks.record(&ev).await;
                 bus.done(&ev);
-                if let Some(seq) = ev.journal {
-                    inbox.delivered(&ev.session, seq);
+                match recorded {
+                    Ok(_) => {
+                        if let Some(seq) = ev.journal {
+                            inbox.delivered(&ev.session, seq);
+                        }
+                    }
+                    // Left in the journal: replayed to every subscriber at the next start.
+                    Err(e) => {
+                        tracing::error!(event = %ev.event, id = %ev.id, error = %e, "cannot record webhook deliveries")
+                    }
                 }
             }
         });

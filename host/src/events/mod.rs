@@ -23,6 +23,8 @@ pub struct EventEnvelope {
     pub schema: &'static str,
     pub id: String,
     pub event: String,
+    /// Empty for organization-level events (`webhook.*`), serialized as null.
+    #[serde(serialize_with = "null_if_empty")]
     pub session: String,
     pub organization: String,
     pub timestamp: u64,
@@ -35,6 +37,14 @@ pub struct EventEnvelope {
     /// event reached every subscriber.
     #[serde(skip)]
     pub journal: Option<u64>,
+}
+
+fn null_if_empty<S: serde::Serializer>(s: &str, ser: S) -> Result<S::Ok, S::Error> {
+    if s.is_empty() {
+        ser.serialize_none()
+    } else {
+        ser.serialize_str(s)
+    }
 }
 
 /// Emits an event may be away from the engine's or host's event that caused it.

@@ -11,6 +11,7 @@ mod outbox;
 mod session_control;
 mod stderr;
 mod storage;
+mod webhooks;
 mod whatsapp;
 
 pub use stderr::PluginStderr;
@@ -41,6 +42,8 @@ pub struct PluginServices {
     pub sessions: Arc<SessionManager>,
     /// Set once the outbox runs (it is built after the plugin runtime).
     pub outbox: std::sync::OnceLock<crate::outbox::Outbox>,
+    /// The webhook engine (`webhook-delivery`).
+    pub webhooks: crate::webhooks::Webhooks,
     pub bus: crate::events::EventBus,
     /// The event names each plugin may emit (`plugins.emits`).
     pub emits: EmitsFor,

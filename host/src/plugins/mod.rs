@@ -36,11 +36,12 @@ pub enum HostInterface {
     Outbox,
     Media,
     EventBus,
+    WebhookDelivery,
     Log,
 }
 
 impl HostInterface {
-    pub const ALL: [HostInterface; 9] = [
+    pub const ALL: [HostInterface; 10] = [
         HostInterface::Storage,
         HostInterface::WhatsappRead,
         HostInterface::WhatsappSend,
@@ -49,6 +50,7 @@ impl HostInterface {
         HostInterface::Outbox,
         HostInterface::Media,
         HostInterface::EventBus,
+        HostInterface::WebhookDelivery,
         HostInterface::Log,
     ];
 
@@ -63,6 +65,7 @@ impl HostInterface {
             HostInterface::Outbox => "outbox",
             HostInterface::Media => "media",
             HostInterface::EventBus => "event-bus",
+            HostInterface::WebhookDelivery => "webhook-delivery",
             HostInterface::Log => "log",
         }
     }

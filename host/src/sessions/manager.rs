@@ -310,12 +310,13 @@ impl SessionManager {
     /// The current QR code. Starts pairing when the session is not running; `None` until
     /// the engine has produced a code. Already paired → invalid.
     pub async fn qr(&self, org: &str, id: &str) -> Result<Option<PairingCode>, SessionError> {
+        let _guard = self.lock(id).await;
         let current = self.owned(org, id)?;
         if current.is_paired() {
             return Err(SessionError::Invalid("session is already paired".into()));
         }
         if !current.status.is_running() {
-            self.start(org, id).await?;
+            self.start_locked(id).await?;
         }
         let now = now_ms();
         let qr = self.qr.lock().expect("lock").get(id).cloned();
@@ -331,12 +332,15 @@ impl SessionManager {
     ) -> Result<PairingCode, SessionError> {
         let phone = gateway_sdk::jid::parse_phone(phone, false)
             .map_err(|e| SessionError::Invalid(e.to_string()))?;
+        // Held through the request: a stop meanwhile would leave the engine without a
+        // connection to ask on.
+        let _guard = self.lock(id).await;
         let current = self.owned(org, id)?;
         if current.is_paired() {
             return Err(SessionError::Invalid("session is already paired".into()));
         }
         if !current.status.is_running() {
-            self.start(org, id).await?;
+            self.start_locked(id).await?;
         }
         let code = self
             .engine_call(

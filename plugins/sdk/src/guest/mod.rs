@@ -18,6 +18,7 @@ pub mod media;
 pub mod outbox;
 pub mod sessions;
 pub mod store;
+pub mod webhooks;
 pub mod whatsapp;
 
 pub use event::Event;

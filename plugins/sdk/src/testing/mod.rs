@@ -20,6 +20,7 @@ pub(crate) mod outbox;
 mod routing;
 pub(crate) mod sessions;
 pub(crate) mod storage;
+pub(crate) mod webhooks;
 pub(crate) mod whatsapp;
 
 pub use chats::ChatsWorld;

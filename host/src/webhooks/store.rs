@@ -1,0 +1,297 @@
+//! The webhook engine's durable state in redb, behind a narrow interface (DESIGN.md
+//! "Toward more than one machine"): targets by id, deliveries by id, each webhook's
+//! deliveries in creation order, and the due index the dispatcher reads. Writes run as
+//! group-commit jobs: a delivery is on disk before its first attempt.
+
+use super::model::{Delivery, DeliveryStatus, Webhook};
+use crate::storage::{Database, StorageError};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+/// webhook id → webhook (JSON).
+const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
+/// delivery id → delivery (JSON).
+const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_deliveries");
+/// `webhook \0 delivery id` (ULIDs: creation order) → ().
+const BY_WEBHOOK: TableDefinition<&[u8], ()> = TableDefinition::new("webhook_delivery_log");
+/// `webhook \0 due(BE ms) delivery id` → () for deliveries waiting for an attempt.
+const DUE: TableDefinition<&[u8], ()> = TableDefinition::new("webhook_due");
+
+fn prefix(webhook: &str) -> Vec<u8> {
+    let mut k = webhook.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+fn log_key(webhook: &str, delivery: &str) -> Vec<u8> {
+    let mut k = prefix(webhook);
+    k.extend_from_slice(delivery.as_bytes());
+    k
+}
+
+fn due_key(webhook: &str, at: u64, delivery: &str) -> Vec<u8> {
+    let mut k = prefix(webhook);
+    k.extend_from_slice(&at.to_be_bytes());
+    k.extend_from_slice(delivery.as_bytes());
+    k
+}
+
+/// The smallest key after every key starting with `prefix`.
+fn prefix_end(p: &[u8]) -> Vec<u8> {
+    let mut end = p.to_vec();
+    *end.last_mut().expect("prefixes end with a 0 byte") += 1;
+    end
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec(v).map_err(|e| StorageError::Invalid(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(b).map_err(|e| StorageError::Corrupt(format!("webhooks: {e}")))
+}
+
+pub(super) fn create_tables(db: &Database) -> Result<(), StorageError> {
+    let txn = db.redb().begin_write()?;
+    txn.open_table(WEBHOOKS)?;
+    txn.open_table(DELIVERIES)?;
+    txn.open_table(BY_WEBHOOK)?;
+    txn.open_table(DUE)?;
+    txn.commit()?;
+    Ok(())
+}
+
+pub(super) fn load_webhooks(db: &Database) -> Result<Vec<Webhook>, StorageError> {
+    db.load_all(WEBHOOKS)
+}
+
+pub(super) fn put_webhook(txn: &WriteTransaction, w: &Webhook) -> Result<(), StorageError> {
+    txn.open_table(WEBHOOKS)?
+        .insert(w.id.as_str(), encode(w)?.as_slice())?;
+    Ok(())
+}
+
+/// Removes a webhook with every delivery it has.
+pub(super) fn delete_webhook(txn: &WriteTransaction, id: &str) -> Result<(), StorageError> {
+    txn.open_table(WEBHOOKS)?.remove(id)?;
+    let p = prefix(id);
+    let end = prefix_end(&p);
+    let mut log = txn.open_table(BY_WEBHOOK)?;
+    let mut deliveries = txn.open_table(DELIVERIES)?;
+    for row in log.extract_from_if(p.as_slice()..end.as_slice(), |_, _| true)? {
+        let (k, _) = row?;
+        let dlv = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
+        deliveries.remove(dlv.as_str())?;
+    }
+    txn.open_table(DUE)?
+        .extract_from_if(p.as_slice()..end.as_slice(), |_, _| true)?
+        .for_each(drop);
+    Ok(())
+}
+
+/// Writes a delivery (new or changed) and keeps its due entry in step: `was_due` is the
+/// time it was due at before this change, if it was waiting.
+pub(super) fn put_delivery(
+    txn: &WriteTransaction,
+    d: &Delivery,
+    was_due: Option<u64>,
+) -> Result<(), StorageError> {
+    txn.open_table(DELIVERIES)?
+        .insert(d.id.as_str(), encode(d)?.as_slice())?;
+    txn.open_table(BY_WEBHOOK)?
+        .insert(log_key(&d.webhook_id, &d.id).as_slice(), ())?;
+    let mut due = txn.open_table(DUE)?;
+    if let Some(at) = was_due {
+        due.remove(due_key(&d.webhook_id, at, &d.id).as_slice())?;
+    }
+    if !d.status.is_finished()
+        && let Some(at) = d.next_attempt_at
+    {
+        due.insert(due_key(&d.webhook_id, at, &d.id).as_slice(), ())?;
+    }
+    Ok(())
+}
+
+fn remove_delivery(txn: &WriteTransaction, d: &Delivery) -> Result<(), StorageError> {
+    txn.open_table(DELIVERIES)?.remove(d.id.as_str())?;
+    txn.open_table(BY_WEBHOOK)?
+        .remove(log_key(&d.webhook_id, &d.id).as_slice())?;
+    if let Some(at) = d.next_attempt_at {
+        txn.open_table(DUE)?
+            .remove(due_key(&d.webhook_id, at, &d.id).as_slice())?;
+    }
+    Ok(())
+}
+
+pub(super) fn delivery(db: &Database, id: &str) -> Result<Option<Delivery>, StorageError> {
+    let txn = db.redb().begin_read()?;
+    let t = txn.open_table(DELIVERIES)?;
+    let v = t.get(id)?;
+    v.map(|v| decode(v.value())).transpose()
+}
+
+/// The same, inside a write (to change it from what is stored, not from a stale copy).
+pub(super) fn delivery_in(
+    txn: &WriteTransaction,
+    id: &str,
+) -> Result<Option<Delivery>, StorageError> {
+    let t = txn.open_table(DELIVERIES)?;
+    let v = t.get(id)?;
+    v.map(|v| decode(v.value())).transpose()
+}
+
+/// Up to `limit` deliveries of `webhook` due by `now` and not in `busy`, earliest first,
+/// and when the next one not yet due is.
+pub(super) fn due(
+    db: &Database,
+    webhook: &str,
+    now: u64,
+    limit: usize,
+    busy: &std::collections::HashSet<String>,
+) -> Result<(Vec<String>, Option<u64>), StorageError> {
+    let txn = db.redb().begin_read()?;
+    let t = txn.open_table(DUE)?;
+    let p = prefix(webhook);
+    let end = prefix_end(&p);
+    let mut out = Vec::new();
+    for row in t.range(p.as_slice()..end.as_slice())? {
+        let (k, _) = row?;
+        let k = k.value();
+        let at = u64::from_be_bytes(k[p.len()..p.len() + 8].try_into().expect("8 bytes"));
+        if at > now {
+            return Ok((out, Some(at)));
+        }
+        let id = String::from_utf8_lossy(&k[p.len() + 8..]).into_owned();
+        if busy.contains(&id) {
+            continue;
+        }
+        out.push(id);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok((out, None))
+}
+
+/// The webhook's deliveries newest first from before `before` (a delivery id), those
+/// passing `keep`, at most `limit`; and the id to continue before when more remain.
+pub(super) fn page(
+    db: &Database,
+    webhook: &str,
+    before: Option<&str>,
+    limit: usize,
+    keep: impl Fn(&Delivery) -> bool,
+) -> Result<(Vec<Delivery>, Option<String>), StorageError> {
+    let txn = db.redb().begin_read()?;
+    let log = txn.open_table(BY_WEBHOOK)?;
+    let deliveries = txn.open_table(DELIVERIES)?;
+    let p = prefix(webhook);
+    let end = match before {
+        Some(b) => log_key(webhook, b),
+        None => prefix_end(&p),
+    };
+    let mut out = Vec::new();
+    for row in log.range(p.as_slice()..end.as_slice())?.rev() {
+        let (k, _) = row?;
+        let id = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
+        let Some(d) = deliveries.get(id.as_str())? else {
+            continue;
+        };
+        let d: Delivery = decode(d.value())?;
+        if !keep(&d) {
+            continue;
+        }
+        if out.len() == limit {
+            let last: &Delivery = out.last().expect("limit ≥ 1");
+            return Ok((out.clone(), Some(last.id.clone())));
+        }
+        out.push(d);
+    }
+    Ok((out, None))
+}
+
+/// Every delivery of `webhook` passing `keep`, oldest first, at most `limit`.
+pub(super) fn oldest(
+    db: &Database,
+    webhook: &str,
+    limit: usize,
+    keep: impl Fn(&Delivery) -> bool,
+) -> Result<Vec<Delivery>, StorageError> {
+    let txn = db.redb().begin_read()?;
+    let log = txn.open_table(BY_WEBHOOK)?;
+    let deliveries = txn.open_table(DELIVERIES)?;
+    let p = prefix(webhook);
+    let end = prefix_end(&p);
+    let mut out = Vec::new();
+    for row in log.range(p.as_slice()..end.as_slice())? {
+        let (k, _) = row?;
+        let id = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
+        if let Some(d) = deliveries.get(id.as_str())? {
+            let d: Delivery = decode(d.value())?;
+            if keep(&d) {
+                out.push(d);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every waiting delivery of `webhook` becomes dead (the webhook was paused).
+pub(super) fn kill_waiting(
+    txn: &WriteTransaction,
+    webhook: &str,
+    now: u64,
+) -> Result<usize, StorageError> {
+    let p = prefix(webhook);
+    let end = prefix_end(&p);
+    let ids: Vec<String> = {
+        let due = txn.open_table(DUE)?;
+        let mut ids = Vec::new();
+        for row in due.range(p.as_slice()..end.as_slice())? {
+            let (k, _) = row?;
+            ids.push(String::from_utf8_lossy(&k.value()[p.len() + 8..]).into_owned());
+        }
+        ids
+    };
+    for id in &ids {
+        if let Some(mut d) = delivery_in(txn, id)? {
+            let was = d.next_attempt_at;
+            d.status = DeliveryStatus::Dead;
+            d.next_attempt_at = None;
+            d.updated_at = now;
+            put_delivery(txn, &d, was)?;
+        }
+    }
+    Ok(ids.len())
+}
+
+/// Drops `webhook`'s finished deliveries older than `cutoff`, and its oldest dead ones
+/// beyond `max_dead`; answers how many went.
+pub(super) fn prune(
+    db: &Database,
+    txn: &WriteTransaction,
+    webhook: &str,
+    cutoff: u64,
+    max_dead: usize,
+) -> Result<usize, StorageError> {
+    let all = oldest(db, webhook, usize::MAX, |d| d.status.is_finished())?;
+    let dead = all
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Dead)
+        .count();
+    let mut over = dead.saturating_sub(max_dead);
+    let mut removed = 0;
+    for d in &all {
+        let too_many = d.status == DeliveryStatus::Dead && over > 0;
+        if d.updated_at < cutoff || too_many {
+            if too_many {
+                over -= 1;
+            }
+            remove_delivery(txn, d)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
