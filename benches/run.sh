@@ -2,7 +2,8 @@
 # The load benchmark: release build, sandbox engine with a seeded world, wrk over loopback.
 # Usage: benches/run.sh            (or: cargo xtask bench)
 # Knobs: CONNS=64 THREADS=2 DURATION=10s CONTACTS=500 SWAPS=10 WORKERS=(one per core)
-#        ACCEPT_SAMPLES=200 (outbox); ONLY=load|outbox runs one part
+#        ACCEPT_SAMPLES=200 (outbox); TARGETS=10 EVENTS=3000 RATE=200 (webhooks)
+#        ONLY=load|outbox|webhooks runs one part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then
@@ -11,5 +12,7 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo xtask plugins
 cargo build --release -p gateway
-if [ "${ONLY:-}" != outbox ]; then python3 benches/load.py; fi
-if [ "${ONLY:-}" != load ]; then python3 benches/outbox.py; fi
+run() { [ -z "${ONLY:-}" ] || [ "${ONLY}" = "$1" ]; }
+if run load; then python3 benches/load.py; fi
+if run outbox; then python3 benches/outbox.py; fi
+if run webhooks; then python3 benches/webhooks.py; fi
