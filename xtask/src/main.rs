@@ -43,6 +43,16 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
+/// Where cargo writes build output: `CARGO_TARGET_DIR` when set (relative to the
+/// workspace), else `target/`. The components are copied from there into `target/plugins`
+/// and `target/test-plugins`, where the gateway and the tests look for them.
+fn build_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
+}
+
 /// A nested cargo in the environment a direct `cargo …` from a shell would have.
 ///
 /// `cargo run` (how `cargo xtask` starts us) sets `CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`
@@ -138,6 +148,31 @@ fn ensure_openapi_validator() -> Result<(), String> {
     })
 }
 
+/// The third-party WebSocket client the realtime end-to-end tests drive
+/// (`tests/e2e/realtime.rs`; websocket-client, from PyPI).
+fn ensure_websocket_client() -> Result<(), String> {
+    let present = Command::new("python3")
+        .args(["-c", "import websocket"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    run({
+        let mut c = Command::new("python3");
+        c.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "websocket-client>=1.8,<2",
+        ]);
+        c
+    })
+}
+
 /// The API fuzzer the end-to-end tests run against `/openapi.json` (schemathesis, from
 /// PyPI; `tests/e2e/fuzz.rs`). 4.32 or later in 4.x: the test uses its configuration
 /// dictionaries and custom checks.
@@ -173,7 +208,7 @@ fn plugins() -> Result<(), String> {
         .map(|(p, _)| *p)
         .collect();
     build_plugins(&packages, None)?;
-    let built = root().join("target").join(TARGET).join("plugin");
+    let built = build_dir().join(TARGET).join("plugin");
     for (dir, list) in [("plugins", PRODUCT_PLUGINS), ("test-plugins", TEST_PLUGINS)] {
         let out = root().join("target").join(dir);
         std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
@@ -229,7 +264,7 @@ fn serve(extra: &[String]) -> Result<(), String> {
     let mut c = cargo();
     c.args(["build", "--release", "-p", "gateway"]);
     run(c)?;
-    let bin = root().join("target/release/gateway");
+    let bin = build_dir().join("release/gateway");
     let config = "examples/gateway.toml";
     if !root().join("data/gateway.redb").exists() {
         eprintln!("xtask: fresh install: minting a first API key for organization org_demo");
@@ -268,6 +303,7 @@ fn main() -> ExitCode {
         "test" => plugins()
             .and_then(|_| ensure_openapi_validator())
             .and_then(|_| ensure_schemathesis())
+            .and_then(|_| ensure_websocket_client())
             .and_then(|_| {
                 let mut c = cargo();
                 c.arg("test");
