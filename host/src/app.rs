@@ -13,6 +13,7 @@ use crate::media::MediaStore;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::plugins::{PluginRegistry, PluginRuntime};
+use crate::realtime::Realtime;
 use crate::sessions::{SessionManager, SessionPolicy, SessionRegistry};
 use crate::signals::{Signals, wait_for_shutdown};
 use crate::storage::Database;
@@ -40,6 +41,8 @@ pub struct App {
     pub inbox: Inbox,
     /// Webhook targets and their durable deliveries.
     pub webhooks: Webhooks,
+    /// Realtime event streams (WebSocket) and their tickets.
+    pub realtime: Realtime,
     ready: AtomicBool,
     shutdown: watch::Sender<bool>,
 }
@@ -172,8 +175,15 @@ impl App {
             // Start anyway: the keys are fetched again when a token needs them.
             tracing::warn!(error = %e, "JWKS not available at start-up");
         }
-        let auth = Arc::new(Authenticator::new(keys, jwt));
+        let auth = Arc::new(Authenticator::new(keys.clone(), jwt));
         let (shutdown, _) = watch::channel(false);
+        let realtime = Realtime::new(
+            config.realtime.clone(),
+            keys,
+            config.server.public_url.clone(),
+            shutdown.subscribe(),
+        );
+        realtime.spawn_feed(bus.subscribe());
         let app = Arc::new(App {
             config,
             db,
@@ -187,6 +197,7 @@ impl App {
             sandbox,
             inbox: inbox.clone(),
             webhooks: webhooks.clone(),
+            realtime,
             ready: AtomicBool::new(false),
             shutdown,
         });
@@ -249,6 +260,7 @@ impl App {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.admin.listen))?;
         let api_addr = api.local_addr()?;
         let admin_addr = admin.local_addr()?;
+        self.realtime.set_listen_addr(api_addr);
 
         let l = &self.config.limits;
         let limits = ServerLimits {
@@ -319,6 +331,8 @@ impl App {
         self.request_shutdown();
         let _ = api_task.await;
         let _ = admin_task.await;
+        // Realtime streams were told to close (1001); let their closing handshakes finish.
+        self.realtime.closed(Duration::from_secs(5)).await;
         self.sessions.engine().shutdown().await;
         if let Err(e) = self.auth.api_keys().flush_last_used() {
             tracing::warn!(error = %e, "cannot record API key use");

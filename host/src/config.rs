@@ -23,6 +23,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub engine: EngineConfig,
     pub events: EventsConfig,
+    pub realtime: RealtimeConfig,
     pub messages: MessagesConfig,
     pub quotas: QuotasConfig,
     pub webhooks: WebhooksConfig,
@@ -147,6 +148,65 @@ impl Default for EventsConfig {
     }
 }
 
+/// Realtime event streams over WebSocket (API.md §7.4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RealtimeConfig {
+    /// Streams one organization may have open at once; one more is refused with 429.
+    pub max_streams_per_org: usize,
+    /// How long a ticket may wait before it is used.
+    pub ticket_ttl_ms: u64,
+    /// Events each organization's resume buffer keeps (the newest); 0 turns resume off.
+    pub buffer_events: usize,
+    /// How long an event stays in the resume buffer.
+    pub buffer_ms: u64,
+    /// How often the gateway pings each stream.
+    pub ping_interval_ms: u64,
+    /// A stream whose client sends nothing (not even a pong) for this long is closed.
+    pub pong_timeout_ms: u64,
+    /// How often each stream's credential is checked: a revoked API key or an expired
+    /// JWT closes its streams with 4001.
+    pub auth_check_ms: u64,
+    /// Frames waiting for a slow client; one more closes its stream with 4008.
+    pub max_unsent_frames: usize,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        RealtimeConfig {
+            max_streams_per_org: 50,
+            ticket_ttl_ms: 30_000,
+            buffer_events: 50_000,
+            buffer_ms: 15 * 60_000,
+            ping_interval_ms: 30_000,
+            pong_timeout_ms: 60_000,
+            auth_check_ms: 60_000,
+            max_unsent_frames: 1_000,
+        }
+    }
+}
+
+impl RealtimeConfig {
+    fn validate(&self, idle_timeout_ms: u64) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(format!("realtime.{m}")));
+        if self.max_streams_per_org == 0 || self.max_unsent_frames == 0 {
+            return invalid("max_streams_per_org and max_unsent_frames must be at least 1");
+        }
+        if self.ticket_ttl_ms == 0 || self.auth_check_ms == 0 || self.ping_interval_ms == 0 {
+            return invalid("ticket_ttl_ms, auth_check_ms and ping_interval_ms must be at least 1");
+        }
+        // A client answers pings, so it is never silent longer than one ping interval: the
+        // connection's idle timeout would otherwise cut healthy streams.
+        if self.ping_interval_ms >= idle_timeout_ms {
+            return invalid("ping_interval_ms must be shorter than limits.idle_timeout_ms");
+        }
+        if self.pong_timeout_ms <= self.ping_interval_ms {
+            return invalid("pong_timeout_ms must be longer than ping_interval_ms");
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
@@ -158,6 +218,9 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// Threads serving requests and running plugins; one per CPU core when unset.
     pub worker_threads: Option<usize>,
+    /// The gateway's address as clients reach it (`https://wa.example.com`), when a proxy
+    /// stands in front; realtime stream URLs are built from it (`wss://…`).
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -343,6 +406,7 @@ impl Default for ServerConfig {
             gateway_id: None,
             shutdown_grace_ms: 30_000,
             worker_threads: None,
+            public_url: None,
         }
     }
 }
@@ -616,6 +680,15 @@ impl Config {
                 "messages.max_pending_per_session and sync_timeout_ms must be at least 1".into(),
             );
         }
+        if let Some(url) = &self.server.public_url {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok || url.contains(['?', '#']) || url.len() > 2048 {
+                return invalid(format!(
+                    "server.public_url ({url}) must be an http:// or https:// URL without query or fragment"
+                ));
+            }
+        }
+        self.realtime.validate(self.limits.idle_timeout_ms)?;
         Ok(())
     }
 
@@ -760,6 +833,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("raed") && err.contains("manage"), "{err}");
+    }
+
+    #[test]
+    fn realtime_keys_are_read_and_their_intervals_checked() {
+        let config = load_toml(
+            "[server]\npublic_url = \"https://wa.example.com\"\n[realtime]\nmax_streams_per_org = 1\nping_interval_ms = 200\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.realtime.max_streams_per_org, 1);
+        assert_eq!(config.realtime.ping_interval_ms, 200);
+        assert_eq!(config.realtime.buffer_events, 50_000);
+        assert_eq!(
+            config.server.public_url.as_deref(),
+            Some("https://wa.example.com")
+        );
+        for (text, needle) in [
+            ("[realtime]\nping_interval_ms = 60000\n", "idle_timeout_ms"),
+            (
+                "[realtime]\nping_interval_ms = 2000\npong_timeout_ms = 1000\n",
+                "pong_timeout_ms",
+            ),
+            (
+                "[realtime]\nmax_streams_per_org = 0\n",
+                "max_streams_per_org",
+            ),
+            ("[realtime]\nauth_check_ms = 0\n", "auth_check_ms"),
+            ("[realtime]\nmax_streams = 3\n", "max_streams"),
+            ("[server]\npublic_url = \"wa.example.com\"\n", "public_url"),
+            (
+                "[server]\npublic_url = \"https://wa.example.com/?x=1\"\n",
+                "public_url",
+            ),
+        ] {
+            let err = load_toml(text, &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod outbox;
 pub mod plugins;
+pub mod realtime;
 pub mod reload;
 pub mod routing;
 pub mod sessions;

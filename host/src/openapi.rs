@@ -109,6 +109,25 @@ fn error_statuses(
             "Over the session's send rate or queue (rate_limited); `Retry-After` says when to retry",
         ));
     }
+    match target {
+        RouteTarget::Builtin(BuiltinRoute::CreateRealtimeTicket) => {
+            v.push((
+                "422",
+                "A bad ticket request: unknown field, unknown event name, another organization's session, an `after` that is not an event id (validation_error)",
+            ));
+            v.push((
+                "429",
+                "The organization holds too many unused tickets (rate_limited)",
+            ));
+        }
+        RouteTarget::Builtin(BuiltinRoute::RealtimeStream) => {
+            v.push((
+                "429",
+                "The organization has `realtime.max_streams_per_org` streams open (rate_limited); the ticket stays usable until it expires",
+            ));
+        }
+        _ => {}
+    }
     if matches!(target, RouteTarget::Builtin(BuiltinRoute::CreateApiKey)) {
         v.push((
             "409",
@@ -147,6 +166,27 @@ fn builtin_route_doc(h: BuiltinRoute) -> (&'static str, Option<Value>, Value, u1
             201,
         ),
         BuiltinRoute::RevokeApiKey => ("Revoke an API key", None, json!({}), 204),
+        BuiltinRoute::CreateRealtimeTicket => (
+            "Mint a single-use ticket (valid 30 s) that opens a realtime event stream",
+            Some(
+                json!({"type": "object", "additionalProperties": false, "properties": {
+                "events": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"type": "string"},
+                           "description": "event names, `*` or `prefix.*` (default `[\"*\"]`)"},
+                "sessionId": {"type": "string", "description": "only this session's events"},
+                "after": {"type": "string", "description": "resume after this event id (`evt_…`)"}}}),
+            ),
+            json!({"type": "object", "required": ["ticket", "url", "expiresAt"], "properties": {
+                "ticket": {"type": "string", "description": "rtt_…"},
+                "url": {"type": "string", "description": "the stream's ws:// or wss:// URL, ticket included"},
+                "expiresAt": {"type": "integer"}}}),
+            200,
+        ),
+        BuiltinRoute::RealtimeStream => (
+            "Open the realtime event stream (a WebSocket upgrade; the ticket is the credential)",
+            None,
+            json!({}),
+            101,
+        ),
         BuiltinRoute::UploadMedia => (
             "Upload a media file (the raw body, `content-type` its MIME type) to send by id within 24 h",
             Some(json!({"type": "string", "format": "binary"})),
@@ -226,6 +266,8 @@ pub fn document(catalog: &Catalog) -> Value {
         let mut responses = Map::new();
         let success = if status == 204 {
             json!({"description": "Done; no body"})
+        } else if status == 101 {
+            json!({"description": "Switching Protocols: then one text frame per event envelope (API.md §7.4)"})
         } else {
             json!({"description": "Success", "content": {"application/json": {"schema": response}}})
         };
@@ -267,6 +309,18 @@ pub fn document(catalog: &Catalog) -> Value {
             };
             op["requestBody"] =
                 json!({"required": true, "content": {content_type: {"schema": schema}}});
+        }
+        if operation_id == "realtimeStream" {
+            // The ticket stands for the credential (browsers cannot set headers on an upgrade).
+            op["security"] = json!([]);
+            op["description"] = json!(
+                "A WebSocket upgrade (RFC 6455). The server sends one text frame per event envelope matching the ticket's                  filters; with `after`, the buffered newer events first, or a `stream.gap` frame when `after` is no longer                  buffered. Close codes: 4001 the minting credential was revoked or expired, 4008 the client fell too far behind."
+            );
+            op["parameters"]
+                .as_array_mut()
+                .expect("parameters is a list")
+                .push(json!({"name": "ticket", "in": "query", "required": true,
+                             "description": "a ticket from createRealtimeTicket (rtt_…)", "schema": {"type": "string"}}));
         }
         if operation_id == "uploadMedia" {
             op["parameters"]

@@ -20,6 +20,7 @@ mod jwt;
 mod lifecycle;
 mod messages;
 mod observability;
+mod realtime;
 mod reload;
 mod routing;
 mod sessions;

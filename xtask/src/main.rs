@@ -44,6 +44,16 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
+/// Where cargo writes build output: `CARGO_TARGET_DIR` when set (relative to the
+/// workspace), else `target/`. The components are copied from there into `target/plugins`
+/// and `target/test-plugins`, where the gateway and the tests look for them.
+fn build_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
+}
+
 /// A nested cargo in the environment a direct `cargo …` from a shell would have.
 ///
 /// `cargo run` (how `cargo xtask` starts us) sets `CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`
@@ -154,7 +164,9 @@ fn ensure_test_tools() -> Result<(), String> {
          sys.exit(0 if (4, 32) <= v < (5, 0) else 1)",
         "schemathesis>=4.32,<5",
     )?;
-    ensure_python("import standardwebhooks", "standardwebhooks>=1.0,<2")
+    ensure_python("import standardwebhooks", "standardwebhooks>=1.0,<2")?;
+    // The third-party WebSocket client of the realtime tests (`tests/e2e/realtime.rs`).
+    ensure_python("import websocket", "websocket-client>=1.8,<2")
 }
 
 /// Builds the plugin components and copies them into `target/plugins` and
@@ -167,7 +179,7 @@ fn plugins() -> Result<(), String> {
         .map(|(p, _)| *p)
         .collect();
     build_plugins(&packages, None)?;
-    let built = root().join("target").join(TARGET).join("plugin");
+    let built = build_dir().join(TARGET).join("plugin");
     for (dir, list) in [("plugins", PRODUCT_PLUGINS), ("test-plugins", TEST_PLUGINS)] {
         let out = root().join("target").join(dir);
         std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
@@ -223,7 +235,7 @@ fn serve(extra: &[String]) -> Result<(), String> {
     let mut c = cargo();
     c.args(["build", "--release", "-p", "gateway"]);
     run(c)?;
-    let bin = root().join("target/release/gateway");
+    let bin = build_dir().join("release/gateway");
     let config = "examples/gateway.toml";
     if !root().join("data/gateway.redb").exists() {
         eprintln!("xtask: fresh install: minting a first API key for organization org_demo");

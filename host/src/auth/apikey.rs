@@ -172,6 +172,16 @@ impl ApiKeyStore {
         })
     }
 
+    /// Whether the key `id` exists and is not revoked (long-lived connections a key opened
+    /// ask again from time to time).
+    pub fn is_live(&self, id: &str) -> bool {
+        self.by_id
+            .read()
+            .expect("lock")
+            .get(id)
+            .is_some_and(|e| e.key.read().expect("lock").revoked_at.is_none())
+    }
+
     /// Live keys, optionally of one organization, oldest first.
     pub fn list(&self, organization: Option<&str>) -> Vec<ApiKey> {
         let mut keys: Vec<ApiKey> = self

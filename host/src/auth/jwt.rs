@@ -25,6 +25,24 @@ pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3 && token.starts_with("eyJ")
 }
 
+/// The `exp` claim (epoch seconds) of a token [`JwtVerifier::verify`] has accepted, so
+/// connections it opens can end when it does. The signature is not checked again here:
+/// call it only on a token that was just verified.
+pub fn verified_expiry(token: &str) -> Option<u64> {
+    use base64::Engine as _;
+    if !looks_like_jwt(token) || token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<Map<String, Value>>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_u64()
+}
+
 #[derive(Debug, Clone)]
 enum Source {
     Http(String),
@@ -407,7 +425,26 @@ fn algorithm_for(jwk: &Jwk) -> Option<Algorithm> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, verified_expiry};
+
+    #[test]
+    fn the_expiry_of_a_verified_token_is_read_from_its_claims() {
+        use base64::Engine as _;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let token = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"RS256"}"#),
+            enc(r#"{"sub":"u","exp":1719662400}"#)
+        );
+        assert_eq!(verified_expiry(&token), Some(1_719_662_400));
+        let no_exp = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"RS256"}"#),
+            enc(r#"{"sub":"u"}"#)
+        );
+        assert_eq!(verified_expiry(&no_exp), None);
+        assert_eq!(verified_expiry("wa_notajwt"), None);
+    }
 
     #[test]
     fn logged_jwks_urls_carry_no_credentials() {

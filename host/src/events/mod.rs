@@ -9,6 +9,7 @@
 //! queue; those that cannot are told the queue is full.
 
 pub mod delivery;
+pub mod filter;
 pub mod inbox;
 
 use serde::Serialize;

@@ -1,11 +1,12 @@
 //! The `/api/v1` pipeline: route → authenticate → authorize → tenancy → body → handler,
 //! then one access-log line and the request metrics. Every failure on the way is an
-//! [`ApiError`] written by the envelope layer.
+//! [`ApiError`] written by the envelope layer. The realtime stream is the one route whose
+//! credential is not a header: its ticket is checked by `realtime::routes` instead.
 
 use super::envelope::error_response;
 use super::{Response, apikeys, body, media, request_id};
 use crate::app::App;
-use crate::auth::{Caller, Capability, Credential};
+use crate::auth::{Caller, Capability, Credential, Principal};
 use crate::hostapi::convert::{api_error, wit_capability};
 use crate::hostapi::{CallContext, wit};
 use crate::metrics::{FaultLabels, LatencyLabels, RequestLabels};
@@ -118,13 +119,32 @@ async fn dispatch(
     let target = matched.target.clone();
     trace.route = Some(matched.template.as_str().to_owned());
     trace.owner = Some(target.owner().to_owned());
+    if let RouteTarget::Builtin(route) = &target
+        && route.own_authentication()
+    {
+        // The realtime stream: its ticket stands for the credential (API.md §7.4).
+        return Ok(crate::realtime::routes::connect(
+            app,
+            req,
+            &mut trace.organization,
+        )?);
+    }
 
-    let caller = app
-        .auth
-        .authenticate(Credential::from_headers(req.headers())?)
-        .await?;
+    let credential = Credential::from_headers(req.headers())?;
+    let caller = app.auth.authenticate(credential).await?;
     trace.organization = Some(caller.organization.clone());
     authorize(&caller, target.capability())?;
+    // A realtime stream outlives the request that minted its ticket: it ends when the
+    // minting JWT does (within the verifier's leeway).
+    let ticket_jwt_expiry = match (&target, &caller.principal) {
+        (RouteTarget::Builtin(BuiltinRoute::CreateRealtimeTicket), Principal::User(_)) => {
+            crate::auth::jwt::verified_expiry(credential.token()).map(|exp| {
+                exp.saturating_add(app.config.auth.leeway_secs)
+                    .saturating_mul(1000)
+            })
+        }
+        _ => None,
+    };
 
     let session = match matched
         .params
@@ -160,6 +180,20 @@ async fn dispatch(
     .await?;
 
     match target {
+        RouteTarget::Builtin(BuiltinRoute::CreateRealtimeTicket) => {
+            let host = parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+            Ok(crate::realtime::routes::create_ticket(
+                app,
+                &caller,
+                ticket_jwt_expiry,
+                host,
+                &body,
+            )?)
+        }
         RouteTarget::Builtin(route) => apikeys::handle(
             app.auth.api_keys(),
             route,

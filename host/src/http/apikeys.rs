@@ -100,7 +100,9 @@ pub(super) fn handle(
                 },
             ))
         }
-        BuiltinRoute::UploadMedia => Err(ApiError::internal("uploads are not an API-key route")),
+        BuiltinRoute::UploadMedia
+        | BuiltinRoute::CreateRealtimeTicket
+        | BuiltinRoute::RealtimeStream => Err(ApiError::internal("not an API-key route")),
         BuiltinRoute::RevokeApiKey => {
             let id = params
                 .iter()

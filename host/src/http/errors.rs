@@ -1,11 +1,13 @@
 //! Every layer's error mapped to the envelope, in one place: routing, authentication,
-//! storage, the session manager, the engines and the sandbox's control API. Internal
+//! storage, the session manager, the engines, the sandbox's control API and realtime
+//! streams. Internal
 //! failures are logged with their detail here and answered as a bare `internal` — no
 //! path, address or database message reaches a client (API.md §1.3).
 
 use crate::auth::AuthError;
 use crate::engines::EngineError;
 use crate::engines::sandbox::ControlError;
+use crate::realtime::RealtimeError;
 use crate::routing::RouteError;
 use crate::sessions::SessionError;
 use crate::storage::StorageError;
@@ -96,6 +98,23 @@ impl From<ControlError> for ApiError {
             ControlError::Conflict(m) => ApiError::conflict(m),
             ControlError::Invalid(m) => ApiError::validation(m),
             ControlError::Busy(m) => ApiError::new(ErrorCode::Unavailable, m),
+        }
+    }
+}
+
+impl From<RealtimeError> for ApiError {
+    fn from(e: RealtimeError) -> Self {
+        let message = e.to_string();
+        match e {
+            // A ticket request's mistakes are 422 (API.md §7.2).
+            RealtimeError::Invalid { field, .. } => {
+                ApiError::invalid_field(field, message).with_status(422)
+            }
+            RealtimeError::BadTicket => ApiError::new(ErrorCode::Unauthorized, message),
+            RealtimeError::TooManyStreams { max } | RealtimeError::TooManyTickets { max } => {
+                ApiError::new(ErrorCode::RateLimited, message).with_detail("max", max)
+            }
+            RealtimeError::NotWebSocket(_) => ApiError::validation(message),
         }
     }
 }

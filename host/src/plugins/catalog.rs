@@ -18,10 +18,14 @@ pub enum BuiltinRoute {
     RevokeApiKey,
     /// Media bytes streamed to disk, never through a plugin.
     UploadMedia,
+    /// Trades a credential for a realtime stream ticket.
+    CreateRealtimeTicket,
+    /// The realtime WebSocket: authenticated by its ticket, not by a credential.
+    RealtimeStream,
 }
 
 impl BuiltinRoute {
-    const ALL: [(BuiltinRoute, Method, &'static str); 4] = [
+    const ALL: [(BuiltinRoute, Method, &'static str); 6] = [
         (BuiltinRoute::ListApiKeys, Method::Get, "/api-keys"),
         (BuiltinRoute::CreateApiKey, Method::Post, "/api-keys"),
         (BuiltinRoute::RevokeApiKey, Method::Delete, "/api-keys/{id}"),
@@ -30,13 +34,26 @@ impl BuiltinRoute {
             Method::Post,
             "/sessions/{session}/media",
         ),
+        (
+            BuiltinRoute::CreateRealtimeTicket,
+            Method::Post,
+            "/realtime/ticket",
+        ),
+        (BuiltinRoute::RealtimeStream, Method::Get, "/realtime"),
     ];
 
+    /// The capability the caller needs; for the stream, the one its ticket was minted with.
     pub fn capability(self) -> Capability {
         match self {
             BuiltinRoute::UploadMedia => Capability::Send,
+            BuiltinRoute::CreateRealtimeTicket | BuiltinRoute::RealtimeStream => Capability::Read,
             _ => Capability::Manage,
         }
+    }
+
+    /// Whether the route authenticates the request itself instead of by a credential.
+    pub fn own_authentication(self) -> bool {
+        matches!(self, BuiltinRoute::RealtimeStream)
     }
 
     pub fn operation_id(self) -> &'static str {
@@ -45,6 +62,8 @@ impl BuiltinRoute {
             BuiltinRoute::CreateApiKey => "createApiKey",
             BuiltinRoute::RevokeApiKey => "revokeApiKey",
             BuiltinRoute::UploadMedia => "uploadMedia",
+            BuiltinRoute::CreateRealtimeTicket => "createRealtimeTicket",
+            BuiltinRoute::RealtimeStream => "realtimeStream",
         }
     }
 

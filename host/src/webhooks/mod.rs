@@ -13,6 +13,7 @@ mod sign;
 mod store;
 
 use crate::config::WebhooksConfig;
+use crate::events::filter::{EventFilter, is_internal};
 use crate::events::{EventBus, EventEnvelope};
 use crate::sessions::SessionManager;
 use crate::storage::{Database, StorageError};
@@ -340,7 +341,7 @@ impl Webhooks {
     /// workers, so a session's events are recorded in order and an event in the inbound
     /// journal stays there until its deliveries are on disk.
     pub async fn record(&self, ev: &EventEnvelope) -> Result<usize, StorageError> {
-        if rules::is_internal(&ev.event) {
+        if is_internal(&ev.event) {
             return Ok(0);
         }
         let matched: Vec<Arc<Webhook>> = self
@@ -353,7 +354,7 @@ impl Webhooks {
                 w.active
                     && w.organization_id == ev.organization
                     && w.session_id.as_deref().is_none_or(|s| s == ev.session)
-                    && rules::matches(&w.events, &ev.event)
+                    && EventFilter::of_checked(&w.events).matches(&ev.event)
             })
             .cloned()
             .collect();

@@ -1,93 +1,17 @@
-//! The rules a webhook's fields follow (API.md §7.1) and how events match its filters:
-//! URL scheme and address (the SSRF guard), header names, event names from the catalog
-//! and the plugins' grants, retry-policy ranges.
+//! The rules a webhook's fields follow (API.md §7.1): URL scheme and address (the SSRF
+//! guard), header names, event names (the shared [`EventFilter`] rules), retry-policy
+//! ranges.
 
 use super::WebhookError;
 use super::model::RetryPolicy;
+use crate::events::filter::EventFilter;
 use std::net::IpAddr;
 
-/// The events the host and the engines publish (API.md §7.5), which a webhook or stream
-/// may subscribe to. `history.sync` is internal and never leaves the gateway.
-pub const CATALOG: &[&str] = &[
-    "session.status",
-    "auth.qr",
-    "contacts.upsert",
-    "lid.mapping",
-    "blocklist.update",
-    "chats.upsert",
-    "chats.update",
-    "chats.delete",
-    "groups.upsert",
-    "groups.update",
-    "group.participants",
-    "group.join_request",
-    "message",
-    "message.status",
-    "message.reaction",
-    "message.edit",
-    "message.revoke",
-    "poll.vote",
-    "presence.update",
-    "webhook.test",
-    "webhook.disabled",
-];
-
-/// Events that never leave the gateway.
-pub fn is_internal(event: &str) -> bool {
-    event == "history.sync"
-}
-
-/// The canonical name of a subscription alias (`message.received` → `message`).
-fn canonical(name: &str) -> &str {
-    match name {
-        "message.received" => "message",
-        "session.connected" => "session.status",
-        other => other,
-    }
-}
-
-/// Whether `event` is one `filters` subscribe to (`*`, `prefix.*`, a name or its alias).
-pub fn matches(filters: &[String], event: &str) -> bool {
-    filters.iter().any(|f| {
-        f == "*"
-            || canonical(f) == event
-            || f.strip_suffix(".*")
-                .is_some_and(|p| event.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
-    })
-}
-
-/// Checks an events filter: non-empty, at most 64, each a catalog name, a name a plugin
-/// may emit (`emitted`: its grant patterns, `groups.*`), an alias, `*` or `prefix.*`.
+/// Checks an events filter (API.md §7.1) as realtime tickets' are checked.
 pub fn check_events(events: &[String], emitted: &[String]) -> Result<(), WebhookError> {
-    if events.is_empty() || events.len() > 64 {
-        return Err(WebhookError::invalid(
-            "events",
-            "must list 1 to 64 event names",
-        ));
-    }
-    let known = |name: &str| CATALOG.contains(&name) || matches(emitted, name);
-    let family = |prefix: &str| {
-        let dotted = format!("{prefix}.");
-        CATALOG.iter().any(|c| c.starts_with(&dotted))
-            || emitted
-                .iter()
-                .any(|e| e.starts_with(&dotted) || e.strip_suffix(".*") == Some(prefix))
-    };
-    for e in events {
-        let ok = e == "*"
-            || known(canonical(e))
-            || e.strip_suffix(".*")
-                .is_some_and(|p| !p.is_empty() && family(p));
-        if !ok {
-            return Err(WebhookError::invalid(
-                "events",
-                format!(
-                    "{e:?} is not an event this gateway publishes (see the event catalog), `*` or `prefix.*`"
-                ),
-            ));
-        }
-    }
-    Ok(())
+    EventFilter::parse(events, emitted)
+        .map(drop)
+        .map_err(|m| WebhookError::invalid("events", m))
 }
 
 /// Checks a target URL: absolute, `https` (or `http` when allowed), at most 2048
@@ -219,17 +143,6 @@ mod tests {
 
     fn v(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn filters_match_names_prefixes_aliases_and_everything() {
-        assert!(matches(&v(&["*"]), "message"));
-        assert!(matches(&v(&["message.*"]), "message.status"));
-        assert!(!matches(&v(&["message.*"]), "message"));
-        assert!(!matches(&v(&["mess.*"]), "message.status"));
-        assert!(matches(&v(&["message.received"]), "message"));
-        assert!(matches(&v(&["session.connected"]), "session.status"));
-        assert!(!matches(&v(&["message"]), "message.status"));
     }
 
     #[test]

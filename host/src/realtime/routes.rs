@@ -1,0 +1,204 @@
+//! The HTTP side of the two realtime routes: `POST /realtime/ticket` reads and checks the
+//! ticket request; `GET /realtime?ticket=` checks the WebSocket handshake and the ticket,
+//! answers 101 and hands the connection to a stream task. Failures are
+//! [`RealtimeError`]s, written as envelopes by the HTTP layer.
+
+use super::RealtimeError;
+use crate::app::App;
+use crate::auth::Caller;
+use crate::events::filter::{EventFilter, StreamFilter};
+use crate::http::Response;
+use crate::http::envelope::json_response;
+use bytes::Bytes;
+use http::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, UPGRADE};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TicketRequest {
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TicketAnswer<'a> {
+    ticket: &'a str,
+    url: &'a str,
+    expires_at: u64,
+}
+
+/// Event names the loaded plugins may emit (their `plugins.emits` grants), which a
+/// filter may name besides the catalog.
+fn emitted(app: &App) -> Vec<String> {
+    app.plugins
+        .catalog()
+        .plugins
+        .keys()
+        .flat_map(|name| app.config.emits_for(name))
+        .collect()
+}
+
+/// `evt_<ULID>`, the shape of every event id.
+fn is_event_id(id: &str) -> bool {
+    id.strip_prefix("evt_")
+        .is_some_and(|u| u.len() == 26 && ulid::Ulid::from_string(u).is_ok())
+}
+
+/// `POST /realtime/ticket`: mints a ticket for the caller (API.md §7.2). `host` is the
+/// request's `Host`, for the stream URL when the listener has no usable address;
+/// `credential_expires_at` (epoch ms) ends the stream with a JWT's validity.
+pub(crate) fn create_ticket(
+    app: &App,
+    caller: &Caller,
+    credential_expires_at: Option<u64>,
+    host: Option<&str>,
+    body: &[u8],
+) -> Result<Response, RealtimeError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        body
+    };
+    let invalid = |e: serde_json::Error| {
+        RealtimeError::invalid("body", format!("request body is not valid: {e}"))
+    };
+    // An object only: serde would also read a struct from a JSON array.
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(RealtimeError::invalid(
+            "body",
+            "request body must be a JSON object",
+        ));
+    }
+    let req: TicketRequest = serde_json::from_value(value).map_err(invalid)?;
+    let events = match &req.events {
+        None => EventFilter::all(),
+        Some(names) => EventFilter::parse(names, &emitted(app))
+            .map_err(|m| RealtimeError::invalid("events", m))?,
+    };
+    if let Some(id) = &req.session_id
+        && app
+            .sessions
+            .registry()
+            .get_owned(id, &caller.organization)
+            .is_none()
+    {
+        return Err(RealtimeError::invalid(
+            "sessionId",
+            "sessionId is not a session of your organization",
+        ));
+    }
+    if let Some(after) = &req.after
+        && !is_event_id(after)
+    {
+        return Err(RealtimeError::invalid(
+            "after",
+            "after must be an event id (evt_<ULID>)",
+        ));
+    }
+    let (secret, ticket) = app.realtime.mint(
+        &caller.organization,
+        caller.principal.clone(),
+        credential_expires_at,
+        StreamFilter {
+            events,
+            session: req.session_id,
+        },
+        req.after,
+    )?;
+    let url = app.realtime.stream_url(&secret, host);
+    Ok(json_response(
+        200,
+        &TicketAnswer {
+            ticket: &secret,
+            url: &url,
+            expires_at: ticket.expires_at,
+        },
+    ))
+}
+
+/// Whether a comma-separated header holds `token` (case-insensitive).
+fn header_has(req: &http::Request<Incoming>, name: http::HeaderName, token: &str) -> bool {
+    req.headers().get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// The `Sec-WebSocket-Key` of a well-formed WebSocket upgrade request (RFC 6455 §4.2.1).
+fn websocket_key(req: &http::Request<Incoming>) -> Result<HeaderValue, RealtimeError> {
+    if req.version() != http::Version::HTTP_11 {
+        return Err(RealtimeError::NotWebSocket(
+            "the stream is a WebSocket upgrade over HTTP/1.1",
+        ));
+    }
+    if !header_has(req, UPGRADE, "websocket") || !header_has(req, CONNECTION, "upgrade") {
+        return Err(RealtimeError::NotWebSocket(
+            "this route is a WebSocket: send Connection: Upgrade and Upgrade: websocket",
+        ));
+    }
+    if req
+        .headers()
+        .get(http::header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err(RealtimeError::NotWebSocket(
+            "Sec-WebSocket-Version must be 13",
+        ));
+    }
+    req.headers()
+        .get(http::header::SEC_WEBSOCKET_KEY)
+        .filter(|k| !k.is_empty())
+        .cloned()
+        .ok_or(RealtimeError::NotWebSocket("Sec-WebSocket-Key is missing"))
+}
+
+/// `GET /realtime?ticket=`: the ticket is checked before anything else (401), then the
+/// handshake (400, the ticket still unused), then the ticket is used and the stream
+/// admitted (429 at the cap). `organization` is set for the access log once known.
+pub(crate) fn connect(
+    app: &App,
+    mut req: http::Request<Incoming>,
+    organization: &mut Option<String>,
+) -> Result<Response, RealtimeError> {
+    let secret = req
+        .uri()
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("ticket="))
+        .map(|t| {
+            percent_encoding::percent_decode_str(t)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .ok_or(RealtimeError::BadTicket)?;
+    if !app.realtime.ticket_is_valid(&secret) {
+        return Err(RealtimeError::BadTicket);
+    }
+    let key = websocket_key(&req)?;
+    let sub = app.realtime.open(&secret)?;
+    *organization = Some(sub.organization.clone());
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(super::stream::serve(
+        upgrade,
+        sub,
+        app.realtime.config().clone(),
+    ));
+    let mut resp = http::Response::new(crate::http::Body::new(Bytes::new()));
+    *resp.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    Ok(resp)
+}
