@@ -384,3 +384,115 @@ pub(crate) mod outbox {
         Ok((chat, content, inline, reply_to))
     }
 }
+
+/// `webhook-delivery`: the webhook engine's model and errors as WIT records.
+pub(crate) mod webhooks {
+    use crate::hostapi::wa::gateway::webhook_delivery as wit;
+    use crate::webhooks::model::{self, Backoff, DeliveryStatus};
+    use crate::webhooks::{WebhookError, WebhookPatch};
+
+    pub(crate) fn error(e: WebhookError) -> wit::DeliveryError {
+        match e {
+            WebhookError::Invalid { field, message } => {
+                wit::DeliveryError::Invalid(wit::FieldError { field, message })
+            }
+            WebhookError::NotFound(m) => wit::DeliveryError::NotFound(m),
+            WebhookError::Conflict(m) => wit::DeliveryError::Conflict(m),
+            WebhookError::Storage(e) => wit::DeliveryError::Failed(e.to_string()),
+        }
+    }
+
+    pub(crate) fn backoff(b: Backoff) -> wit::Backoff {
+        match b {
+            Backoff::Exponential => wit::Backoff::Exponential,
+            Backoff::Linear => wit::Backoff::Linear,
+            Backoff::Constant => wit::Backoff::Constant,
+        }
+    }
+
+    pub(crate) fn retry_policy(p: wit::RetryPolicy) -> model::RetryPolicy {
+        model::RetryPolicy {
+            attempts: p.attempts,
+            delay_seconds: p.delay_seconds,
+            policy: match p.policy {
+                wit::Backoff::Exponential => Backoff::Exponential,
+                wit::Backoff::Linear => Backoff::Linear,
+                wit::Backoff::Constant => Backoff::Constant,
+            },
+            max_delay_seconds: p.max_delay_seconds,
+        }
+    }
+
+    pub(crate) fn webhook(w: &model::Webhook) -> wit::Webhook {
+        wit::Webhook {
+            id: w.id.clone(),
+            organization_id: w.organization_id.clone(),
+            url: w.url.clone(),
+            events: w.events.clone(),
+            session_id: w.session_id.clone(),
+            active: w.active,
+            custom_headers: w.custom_headers.clone(),
+            retry_policy: wit::RetryPolicy {
+                attempts: w.retry_policy.attempts,
+                delay_seconds: w.retry_policy.delay_seconds,
+                policy: backoff(w.retry_policy.policy),
+                max_delay_seconds: w.retry_policy.max_delay_seconds,
+            },
+            disabled_reason: w.disabled_reason.clone(),
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+
+    pub(crate) fn patch(p: wit::WebhookPatch) -> WebhookPatch {
+        WebhookPatch {
+            url: p.url,
+            events: p.events,
+            session_id: p.session_id,
+            active: p.active,
+            custom_headers: p.custom_headers,
+            retry_policy: p.retry_policy.map(retry_policy),
+            secret: p.secret,
+        }
+    }
+
+    pub(crate) fn status(s: DeliveryStatus) -> wit::DeliveryStatus {
+        match s {
+            DeliveryStatus::Pending => wit::DeliveryStatus::Pending,
+            DeliveryStatus::Retrying => wit::DeliveryStatus::Retrying,
+            DeliveryStatus::Succeeded => wit::DeliveryStatus::Succeeded,
+            DeliveryStatus::Dead => wit::DeliveryStatus::Dead,
+        }
+    }
+
+    pub(crate) fn delivery(d: &model::Delivery) -> wit::Delivery {
+        wit::Delivery {
+            id: d.id.clone(),
+            webhook_id: d.webhook_id.clone(),
+            event_id: d.event_id.clone(),
+            event: d.event.clone(),
+            session_id: d.session_id.clone(),
+            status: status(d.status),
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_attempt_at: d.last_attempt_at,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error.clone(),
+            replay_of: d.replay_of.clone(),
+            replayed_by: d.replayed_by.clone(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+
+    pub(crate) fn attempt(a: &model::Attempt) -> wit::Attempt {
+        wit::Attempt {
+            n: a.n,
+            at: a.at,
+            status_code: a.status_code,
+            duration_ms: a.duration_ms,
+            error: a.error.clone(),
+            response_excerpt: a.response_excerpt.clone(),
+        }
+    }
+}
