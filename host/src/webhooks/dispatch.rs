@@ -245,6 +245,9 @@ async fn save(webhooks: &Webhooks, w: Webhook) -> bool {
 /// How often finished deliveries past their retention are dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
+/// Deliveries removed per commit while pruning.
+const PRUNE_BATCH: usize = 500;
+
 pub(super) fn spawn_pruner(webhooks: Webhooks) {
     tokio::spawn(async move {
         loop {
@@ -259,18 +262,37 @@ pub(super) fn spawn_pruner(webhooks: Webhooks) {
             let cutoff = crate::clock::now_ms().saturating_sub(webhooks.0.config.retention_ms);
             let max_dead = webhooks.0.config.max_dead_per_webhook;
             for id in ids {
-                let db = webhooks.0.db.clone();
-                let result = webhooks
-                    .0
-                    .db
-                    .committer()
-                    .write(move |txn| store::prune(&db, txn, &id, cutoff, max_dead))
-                    .await;
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "cannot prune webhook deliveries");
+                if let Err(e) = prune(&webhooks, &id, cutoff, max_dead).await {
+                    tracing::warn!(webhook = %id, error = %e, "cannot prune webhook deliveries");
                 }
             }
             tokio::time::sleep(PRUNE_EVERY).await;
         }
     });
+}
+
+/// Drops a webhook's expired deliveries and its dead ones over the cap, a batch per commit.
+async fn prune(
+    webhooks: &Webhooks,
+    id: &str,
+    cutoff: u64,
+    max_dead: usize,
+) -> Result<(), crate::storage::StorageError> {
+    loop {
+        let batch = store::prunable(&webhooks.0.db, id, cutoff, max_dead, PRUNE_BATCH)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let n = batch.len();
+        webhooks
+            .0
+            .db
+            .committer()
+            .write(move |txn| store::remove(txn, &batch))
+            .await?;
+        tracing::debug!(webhook = %id, removed = n, "pruned webhook deliveries");
+        if n < PRUNE_BATCH {
+            return Ok(());
+        }
+    }
 }

@@ -464,9 +464,8 @@ impl Webhooks {
         limit: usize,
     ) -> Result<usize, WebhookError> {
         let w = self.target(org, id)?;
-        let dead = store::oldest(&self.0.db, id, limit, |d| {
-            d.status == DeliveryStatus::Dead
-                && d.replayed_by.is_none()
+        let dead = store::dead(&self.0.db, id, limit, |d| {
+            d.replayed_by.is_none()
                 && d.event != "webhook.test"
                 && since.is_none_or(|s| d.created_at >= s)
                 && until.is_none_or(|u| d.created_at <= u)

@@ -15,6 +15,8 @@ const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_d
 const BY_WEBHOOK: TableDefinition<&[u8], ()> = TableDefinition::new("webhook_delivery_log");
 /// `webhook \0 due(BE ms) delivery id` → () for deliveries waiting for an attempt.
 const DUE: TableDefinition<&[u8], ()> = TableDefinition::new("webhook_due");
+/// `webhook \0 delivery id` → () for dead deliveries: the dead-letter list, oldest first.
+const DEAD: TableDefinition<&[u8], ()> = TableDefinition::new("webhook_dead");
 
 fn prefix(webhook: &str) -> Vec<u8> {
     let mut k = webhook.as_bytes().to_vec();
@@ -56,6 +58,7 @@ pub(super) fn create_tables(db: &Database) -> Result<(), StorageError> {
     txn.open_table(DELIVERIES)?;
     txn.open_table(BY_WEBHOOK)?;
     txn.open_table(DUE)?;
+    txn.open_table(DEAD)?;
     txn.commit()?;
     Ok(())
 }
@@ -82,9 +85,11 @@ pub(super) fn delete_webhook(txn: &WriteTransaction, id: &str) -> Result<(), Sto
         let dlv = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
         deliveries.remove(dlv.as_str())?;
     }
-    txn.open_table(DUE)?
-        .extract_from_if(p.as_slice()..end.as_slice(), |_, _| true)?
-        .for_each(drop);
+    for table in [DUE, DEAD] {
+        txn.open_table(table)?
+            .extract_from_if(p.as_slice()..end.as_slice(), |_, _| true)?
+            .for_each(drop);
+    }
     Ok(())
 }
 
@@ -99,6 +104,12 @@ pub(super) fn put_delivery(
         .insert(d.id.as_str(), encode(d)?.as_slice())?;
     txn.open_table(BY_WEBHOOK)?
         .insert(log_key(&d.webhook_id, &d.id).as_slice(), ())?;
+    let mut dead = txn.open_table(DEAD)?;
+    if d.status == DeliveryStatus::Dead {
+        dead.insert(log_key(&d.webhook_id, &d.id).as_slice(), ())?;
+    } else {
+        dead.remove(log_key(&d.webhook_id, &d.id).as_slice())?;
+    }
     let mut due = txn.open_table(DUE)?;
     if let Some(at) = was_due {
         due.remove(due_key(&d.webhook_id, at, &d.id).as_slice())?;
@@ -114,6 +125,8 @@ pub(super) fn put_delivery(
 fn remove_delivery(txn: &WriteTransaction, d: &Delivery) -> Result<(), StorageError> {
     txn.open_table(DELIVERIES)?.remove(d.id.as_str())?;
     txn.open_table(BY_WEBHOOK)?
+        .remove(log_key(&d.webhook_id, &d.id).as_slice())?;
+    txn.open_table(DEAD)?
         .remove(log_key(&d.webhook_id, &d.id).as_slice())?;
     if let Some(at) = d.next_attempt_at {
         txn.open_table(DUE)?
@@ -209,20 +222,21 @@ pub(super) fn page(
     Ok((out, None))
 }
 
-/// Every delivery of `webhook` passing `keep`, oldest first, at most `limit`.
-pub(super) fn oldest(
+/// The webhook's dead deliveries passing `keep`, oldest first, at most `limit` (read
+/// from the dead-letter index, not the whole log).
+pub(super) fn dead(
     db: &Database,
     webhook: &str,
     limit: usize,
     keep: impl Fn(&Delivery) -> bool,
 ) -> Result<Vec<Delivery>, StorageError> {
     let txn = db.redb().begin_read()?;
-    let log = txn.open_table(BY_WEBHOOK)?;
+    let index = txn.open_table(DEAD)?;
     let deliveries = txn.open_table(DELIVERIES)?;
     let p = prefix(webhook);
     let end = prefix_end(&p);
     let mut out = Vec::new();
-    for row in log.range(p.as_slice()..end.as_slice())? {
+    for row in index.range(p.as_slice()..end.as_slice())? {
         let (k, _) = row?;
         let id = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
         if let Some(d) = deliveries.get(id.as_str())? {
@@ -236,6 +250,65 @@ pub(super) fn oldest(
         }
     }
     Ok(out)
+}
+
+/// Up to `limit` deliveries of `webhook` to drop: finished ones last changed before
+/// `cutoff`, and the oldest dead ones beyond `max_dead`. A read: the caller removes them
+/// with [`remove`] in small commits, so pruning never holds the writer long.
+pub(super) fn prunable(
+    db: &Database,
+    webhook: &str,
+    cutoff: u64,
+    max_dead: usize,
+    limit: usize,
+) -> Result<Vec<String>, StorageError> {
+    let txn = db.redb().begin_read()?;
+    let log = txn.open_table(BY_WEBHOOK)?;
+    let deliveries = txn.open_table(DELIVERIES)?;
+    let p = prefix(webhook);
+    let end = prefix_end(&p);
+    let mut out = Vec::new();
+    // The log is in creation order: nothing created after the cutoff can be expired.
+    for row in log.range(p.as_slice()..end.as_slice())? {
+        let (k, _) = row?;
+        let id = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
+        let Some(d) = deliveries.get(id.as_str())? else {
+            continue;
+        };
+        let d: Delivery = decode(d.value())?;
+        if d.created_at >= cutoff || out.len() >= limit {
+            break;
+        }
+        if d.status.is_finished() && d.updated_at < cutoff {
+            out.push(id);
+        }
+    }
+    let index = txn.open_table(DEAD)?;
+    let dead = index.range(p.as_slice()..end.as_slice())?.count();
+    for row in index
+        .range(p.as_slice()..end.as_slice())?
+        .take(dead.saturating_sub(max_dead))
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = row?;
+        let id = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Removes deliveries by id with their index entries.
+pub(super) fn remove(txn: &WriteTransaction, ids: &[String]) -> Result<(), StorageError> {
+    for id in ids {
+        if let Some(d) = delivery_in(txn, id)? {
+            remove_delivery(txn, &d)?;
+        }
+    }
+    Ok(())
 }
 
 /// Every waiting delivery of `webhook` becomes dead (the webhook was paused).
@@ -267,31 +340,79 @@ pub(super) fn kill_waiting(
     Ok(ids.len())
 }
 
-/// Drops `webhook`'s finished deliveries older than `cutoff`, and its oldest dead ones
-/// beyond `max_dead`; answers how many went.
-pub(super) fn prune(
-    db: &Database,
-    txn: &WriteTransaction,
-    webhook: &str,
-    cutoff: u64,
-    max_dead: usize,
-) -> Result<usize, StorageError> {
-    let all = oldest(db, webhook, usize::MAX, |d| d.status.is_finished())?;
-    let dead = all
-        .iter()
-        .filter(|d| d.status == DeliveryStatus::Dead)
-        .count();
-    let mut over = dead.saturating_sub(max_dead);
-    let mut removed = 0;
-    for d in &all {
-        let too_many = d.status == DeliveryStatus::Dead && over > 0;
-        if d.updated_at < cutoff || too_many {
-            if too_many {
-                over -= 1;
-            }
-            remove_delivery(txn, d)?;
-            removed += 1;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhooks::model::{RetryPolicy, Webhook};
+
+    fn webhook() -> Webhook {
+        Webhook {
+            id: "wh_1".into(),
+            organization_id: "org".into(),
+            url: "https://example.com".into(),
+            events: vec!["*".into()],
+            session_id: None,
+            active: true,
+            custom_headers: Vec::new(),
+            retry_policy: RetryPolicy::default(),
+            disabled_reason: None,
+            created_at: 0,
+            updated_at: 0,
+            keys: Vec::new(),
+            failing_since: None,
         }
     }
-    Ok(removed)
+
+    #[test]
+    fn pruning_drops_expired_and_surplus_dead_deliveries_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("db.redb")).unwrap();
+        create_tables(&db).unwrap();
+        let w = webhook();
+        let mut made = Vec::new();
+        // Old: one succeeded, one still retrying (kept); then four dead, recent.
+        for (at, status) in [
+            (10, DeliveryStatus::Succeeded),
+            (20, DeliveryStatus::Retrying),
+            (200, DeliveryStatus::Dead),
+            (210, DeliveryStatus::Dead),
+            (220, DeliveryStatus::Dead),
+            (230, DeliveryStatus::Succeeded),
+        ] {
+            let mut d = Delivery::new(&w, "evt", "message", None, "{}".into(), at);
+            d.status = status;
+            if status.is_finished() {
+                d.next_attempt_at = None;
+            }
+            let stored = d.clone();
+            db.committer()
+                .write_blocking(move |txn| put_delivery(txn, &stored, None))
+                .unwrap();
+            made.push(d);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // Cutoff 100, at most 2 dead: the old succeeded one and the oldest dead one go.
+        let ids = prunable(&db, "wh_1", 100, 2, 100).unwrap();
+        assert_eq!(ids, vec![made[0].id.clone(), made[2].id.clone()]);
+        db.committer()
+            .write_blocking(move |txn| remove(txn, &ids))
+            .unwrap();
+        assert!(delivery(&db, &made[0].id).unwrap().is_none());
+        assert!(delivery(&db, &made[1].id).unwrap().is_some());
+        let dead_left = dead(&db, "wh_1", 10, |_| true).unwrap();
+        assert_eq!(dead_left.len(), 2);
+        assert!(prunable(&db, "wh_1", 100, 2, 100).unwrap().is_empty());
+        // The waiting one is still due; deleting the webhook removes everything.
+        let busy = Default::default();
+        assert_eq!(
+            due(&db, "wh_1", 1000, 10, &busy).unwrap().0,
+            vec![made[1].id.clone()]
+        );
+        db.committer()
+            .write_blocking(|txn| delete_webhook(txn, "wh_1"))
+            .unwrap();
+        assert!(due(&db, "wh_1", 1000, 10, &busy).unwrap().0.is_empty());
+        assert!(dead(&db, "wh_1", 10, |_| true).unwrap().is_empty());
+        assert!(delivery(&db, &made[5].id).unwrap().is_none());
+    }
 }
