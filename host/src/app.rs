@@ -141,6 +141,7 @@ impl App {
             config.webhooks.clone(),
             sessions.clone(),
             bus.clone(),
+            metrics.clone(),
             config.emitted_patterns(),
         )?;
         let emits_config = config.clone();

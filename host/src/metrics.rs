@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by route, status and plugin; latency histograms; plugin
-//! faults; reloads; sessions by status; engine events and event deliveries.
+//! faults; reloads; sessions by status; engine events and event deliveries; webhook
+//! deliveries and attempts.
 
 use crate::sessions::{SessionRegistry, SessionStatus};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -83,6 +84,11 @@ pub struct Metrics {
     pub engine_events: Family<EventLabels, Counter>,
     pub event_deliveries: Family<DeliveryLabels, Counter>,
     pub events_queued: Gauge,
+    /// Webhook deliveries recorded (one per matching webhook and event).
+    pub webhook_deliveries: Counter,
+    /// Webhook attempts by result: `succeeded`, `timeout`, `connect`, `tls`,
+    /// `blocked_address`, `redirect`, `http_4xx`, `http_5xx`.
+    pub webhook_attempts: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -141,8 +147,22 @@ impl Metrics {
             "Events waiting in the per-session delivery queues",
             events_queued.clone(),
         );
+        let webhook_deliveries = Counter::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries recorded (an event matching a webhook)",
+            webhook_deliveries.clone(),
+        );
+        let webhook_attempts = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts by result",
+            webhook_attempts.clone(),
+        );
         Metrics {
             events_queued,
+            webhook_deliveries,
+            webhook_attempts,
             registry: Mutex::new(registry),
             requests,
             latency,

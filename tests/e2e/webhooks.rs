@@ -549,6 +549,15 @@ fn a_failing_receiver_is_retried_then_dead_then_replayed_once() {
     assert_eq!(original["replayedBy"], replay["id"]);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(rx.log("/flaky").len(), 4, "delivered once");
+    // Operators see the attempts by result.
+    let metrics = g.admin_call("GET", "/metrics", None).text();
+    for line in [
+        "gateway_webhook_attempts_total{result=\"http_5xx\"} 3",
+        "gateway_webhook_attempts_total{result=\"succeeded\"} 1",
+        "gateway_webhook_deliveries_total 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
 
     // Dead letters in bulk: two more die, replayDeadLetters queues both (not the one
     // replayed already), then none.

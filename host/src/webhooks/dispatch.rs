@@ -94,6 +94,7 @@ async fn attempt(webhooks: &Webhooks, w: &Webhook, id: &str) {
     };
     let n = d.attempts + 1;
     let outcome = webhooks.0.sender.attempt(w, &d, n).await;
+    count_attempt(webhooks, &outcome);
     let id = id.to_owned();
     let policy = w.retry_policy;
     let recorded = db
@@ -118,6 +119,21 @@ async fn attempt(webhooks: &Webhooks, w: &Webhook, id: &str) {
         Ok(_) => {}
         Err(e) => tracing::error!(webhook = %w.id, error = %e, "cannot record an attempt"),
     }
+}
+
+/// Counts an attempt by result, HTTP statuses by class (labels from a closed set).
+fn count_attempt(webhooks: &Webhooks, outcome: &Outcome) {
+    let result = match (&outcome.error, outcome.status_code) {
+        (None, _) => "succeeded".to_owned(),
+        (Some(e), Some(code)) if e.starts_with("http_") => format!("http_{}xx", code / 100),
+        (Some(e), _) => e.clone(),
+    };
+    webhooks
+        .0
+        .metrics
+        .webhook_attempts
+        .get_or_create(&crate::metrics::ResultLabels { result })
+        .inc();
 }
 
 /// Records attempt `n`'s outcome on `d`: succeeded, or (with a `policy`) retrying at

@@ -66,6 +66,7 @@ struct Inner {
     sender: client::Sender,
     sessions: Arc<SessionManager>,
     bus: EventBus,
+    metrics: Arc<crate::metrics::Metrics>,
     /// Event names plugins may emit (`plugins.emits`, every plugin's patterns).
     emitted: Vec<String>,
     /// Every webhook by id: the matcher's and dispatchers' view.
@@ -82,6 +83,7 @@ impl Webhooks {
         config: WebhooksConfig,
         sessions: Arc<SessionManager>,
         bus: EventBus,
+        metrics: Arc<crate::metrics::Metrics>,
         emitted: Vec<String>,
     ) -> Result<Webhooks, StorageError> {
         store::create_tables(&db)?;
@@ -101,6 +103,7 @@ impl Webhooks {
             sender,
             sessions,
             bus,
+            metrics,
             emitted,
             targets: RwLock::new(targets),
             dispatchers: Mutex::new(HashMap::new()),
@@ -380,6 +383,7 @@ impl Webhooks {
                 Ok(())
             })
             .await?;
+        self.0.metrics.webhook_deliveries.inc_by(n as u64);
         for w in &matched {
             self.dispatcher(&w.id).wake();
         }
