@@ -37,19 +37,23 @@ pub fn spawn(
             loop {
                 let ev = bus.next().await;
                 deliver(&plugins, &metrics, &ev).await;
-                let recorded = webhooks.record(&ev).await;
+                // Queued now, in the session's order; durable a little later.
+                let recorded = webhooks.record(&ev);
                 bus.done(&ev);
-                match recorded {
-                    Ok(_) => {
-                        if let Some(seq) = ev.journal {
-                            inbox.delivered(&ev.session, seq);
+                let inbox = inbox.clone();
+                tokio::spawn(async move {
+                    match recorded.await {
+                        Ok(_) => {
+                            if let Some(seq) = ev.journal {
+                                inbox.delivered(&ev.session, seq);
+                            }
+                        }
+                        // Left in the journal: replayed to every subscriber at the next start.
+                        Err(e) => {
+                            tracing::error!(event = %ev.event, id = %ev.id, error = %e, "cannot record webhook deliveries")
                         }
                     }
-                    // Left in the journal: replayed to every subscriber at the next start.
-                    Err(e) => {
-                        tracing::error!(event = %ev.event, id = %ev.id, error = %e, "cannot record webhook deliveries")
-                    }
-                }
+                });
             }
         });
     }

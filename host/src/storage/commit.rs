@@ -75,6 +75,16 @@ impl Committer {
         &self,
         job: impl FnOnce(&WriteTransaction) -> Result<R, StorageError> + Send + 'static,
     ) -> Result<R, StorageError> {
+        self.submit(job).await
+    }
+
+    /// Queues `job` now (jobs run in the order they are queued) and answers a future of
+    /// its durable result: a caller may queue its next write before this one is on disk,
+    /// and many such writes share one fsync.
+    pub fn submit<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&WriteTransaction) -> Result<R, StorageError> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<R, StorageError>> + Send + 'static {
         let (result_tx, result_rx) = oneshot::channel::<R>();
         let (done, durable) = oneshot::channel();
         let job: Job = Box::new(move |txn| {
@@ -82,18 +92,22 @@ impl Committer {
             let _ = result_tx.send(r);
             Ok(())
         });
-        self.0
+        let queued = self
+            .0
             .jobs
             .as_ref()
             .expect("a live committer has its queue")
             .send(Pending { job, done })
-            .map_err(|_| StorageError::Invalid("the database is closing".into()))?;
-        durable
-            .await
-            .map_err(|_| StorageError::Invalid("the commit thread stopped".into()))??;
-        result_rx
-            .await
-            .map_err(|_| StorageError::Invalid("the write produced no result".into()))
+            .map_err(|_| StorageError::Invalid("the database is closing".into()));
+        async move {
+            queued?;
+            durable
+                .await
+                .map_err(|_| StorageError::Invalid("the commit thread stopped".into()))??;
+            result_rx
+                .await
+                .map_err(|_| StorageError::Invalid("the write produced no result".into()))
+        }
     }
 
     /// Like [`Committer::write`], for callers outside an async runtime.

@@ -340,12 +340,48 @@ impl Webhooks {
     }
 
     /// Records the deliveries an event makes: one per active webhook of its organization
-    /// whose filters match, durable before this answers. Called by the event delivery
-    /// workers, so a session's events are recorded in order and an event in the inbound
-    /// journal stays there until its deliveries are on disk.
-    pub async fn record(&self, ev: &EventEnvelope) -> Result<usize, StorageError> {
+    /// whose filters match. The write is queued at once — so a session's events are
+    /// recorded in order — and the answer resolves once it is durable (then the
+    /// dispatchers are woken). Called by the event delivery workers, which queue the next
+    /// event's write meanwhile (consecutive events share a commit) and forget an inbound
+    /// journal entry only once its deliveries are on disk.
+    pub fn record(
+        &self,
+        ev: &EventEnvelope,
+    ) -> impl std::future::Future<Output = Result<usize, StorageError>> + Send + 'static {
+        let queued = self.queue_deliveries(ev);
+        let webhooks = self.clone();
+        async move {
+            let Some((written, matched)) = queued? else {
+                return Ok(0);
+            };
+            written.await?;
+            webhooks
+                .0
+                .metrics
+                .webhook_deliveries
+                .inc_by(matched.len() as u64);
+            for id in &matched {
+                webhooks.dispatcher(id).wake();
+            }
+            Ok(matched.len())
+        }
+    }
+
+    /// Queues the write of an event's deliveries; `None` when no webhook matches.
+    #[allow(clippy::type_complexity)]
+    fn queue_deliveries(
+        &self,
+        ev: &EventEnvelope,
+    ) -> Result<
+        Option<(
+            impl std::future::Future<Output = Result<(), StorageError>> + Send + 'static,
+            Vec<String>,
+        )>,
+        StorageError,
+    > {
         if is_internal(&ev.event) {
-            return Ok(0);
+            return Ok(None);
         }
         let matched: Vec<Arc<Webhook>> = self
             .0
@@ -362,7 +398,7 @@ impl Webhooks {
             .cloned()
             .collect();
         if matched.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let envelope =
             serde_json::to_string(ev).map_err(|e| StorageError::Invalid(e.to_string()))?;
@@ -372,22 +408,16 @@ impl Webhooks {
             .iter()
             .map(|w| Delivery::new(w, &ev.id, &ev.event, session, envelope.clone(), now))
             .collect();
-        let n = deliveries.len();
-        self.0
-            .db
-            .committer()
-            .write(move |txn| {
-                for d in &deliveries {
-                    store::put_delivery(txn, d, None)?;
-                }
-                Ok(())
-            })
-            .await?;
-        self.0.metrics.webhook_deliveries.inc_by(n as u64);
-        for w in &matched {
-            self.dispatcher(&w.id).wake();
-        }
-        Ok(n)
+        let written = self.0.db.committer().submit(move |txn| {
+            for d in &deliveries {
+                store::put_delivery(txn, d, None)?;
+            }
+            Ok(())
+        });
+        Ok(Some((
+            written,
+            matched.iter().map(|w| w.id.clone()).collect(),
+        )))
     }
 
     /// Sends one signed `webhook.test` event now, not retried; answers its delivery.
