@@ -104,6 +104,10 @@ impl Subscriber {
 struct OrgState {
     buffer: EventBuffer,
     streams: Vec<Subscriber>,
+    /// Until when the organization's events are buffered with no stream open: a buffer
+    /// window after its last ticket or stream. Organizations that never use realtime
+    /// keep no buffer, so memory follows realtime use, not the number of tenants.
+    buffer_until: Instant,
 }
 
 struct Hub {
@@ -137,10 +141,13 @@ pub(crate) struct Subscription {
 }
 
 impl Drop for Subscription {
+    /// The stream leaves; its organization's events stay buffered for a resume.
     fn drop(&mut self) {
+        let until = Instant::now() + self.hub.buffer_window();
         let mut orgs = self.hub.orgs.lock().expect("lock");
         if let Some(org) = orgs.get_mut(&self.organization) {
             org.streams.retain(|s| s.id != self.id);
+            org.buffer_until = org.buffer_until.max(until);
         }
     }
 }
@@ -233,6 +240,7 @@ impl Realtime {
         filter: StreamFilter,
         after: Option<String>,
     ) -> Result<(String, Ticket), RealtimeError> {
+        self.0.keep_buffering(organization, Instant::now());
         self.0
             .tickets
             .mint(
@@ -322,14 +330,27 @@ fn is_authority(host: &str) -> bool {
 }
 
 impl Hub {
+    fn buffer_window(&self) -> Duration {
+        Duration::from_millis(self.config.buffer_ms)
+    }
+
     fn org_state(&self) -> OrgState {
         OrgState {
-            buffer: EventBuffer::new(
-                self.config.buffer_events,
-                Duration::from_millis(self.config.buffer_ms),
-            ),
+            buffer: EventBuffer::new(self.config.buffer_events, self.buffer_window()),
             streams: Vec::new(),
+            buffer_until: Instant::now() + self.buffer_window(),
         }
+    }
+
+    /// The organization is using realtime (a ticket was minted): its events are buffered
+    /// from now on, for a buffer window past its last use.
+    fn keep_buffering(&self, organization: &str, now: Instant) {
+        let until = now + self.buffer_window();
+        let mut orgs = self.orgs.lock().expect("lock");
+        let org = orgs
+            .entry(organization.to_owned())
+            .or_insert_with(|| self.org_state());
+        org.buffer_until = org.buffer_until.max(until);
     }
 
     fn publish(&self, event: &EventEnvelope, now: Instant) {
@@ -350,9 +371,10 @@ impl Hub {
             text,
         });
         let mut orgs = self.orgs.lock().expect("lock");
-        let org = orgs
-            .entry(event.organization.clone())
-            .or_insert_with(|| self.org_state());
+        // Only organizations using realtime keep a buffer (see `OrgState::buffer_until`).
+        let Some(org) = orgs.get_mut(&event.organization) else {
+            return;
+        };
         org.buffer.push(buffered.clone(), now);
         org.streams.retain_mut(|s| {
             !s.filter.matches(&buffered.event, &buffered.session)
@@ -384,7 +406,7 @@ impl Hub {
         let mut orgs = self.orgs.lock().expect("lock");
         orgs.retain(|_, org| {
             org.buffer.prune(now);
-            !(org.buffer.is_empty() && org.streams.is_empty())
+            !org.streams.is_empty() || now < org.buffer_until
         });
     }
 

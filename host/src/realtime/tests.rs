@@ -112,6 +112,11 @@ fn live_events_reach_only_the_streams_they_match() {
 #[test]
 fn resume_replays_newer_events_in_order_then_live_ones() {
     let f = fixture(RealtimeConfig::default());
+    // org_a used realtime before (a stream that has since closed); org_b never did.
+    drop(
+        f.rt.open(&ticket(&f.rt, "org_a", filter(&["*"], None), None))
+            .unwrap(),
+    );
     let first = publish(&f.rt, "org_a", "s1", "message", 1);
     publish(&f.rt, "org_a", "s1", "message", 2);
     publish(&f.rt, "org_a", "s1", "presence.update", 3);
@@ -317,4 +322,19 @@ fn stream_urls_follow_the_public_url_or_the_listener() {
         everywhere.stream_url("rtt_x", Some("bad host/../")),
         "ws://localhost:8080/api/v1/realtime?ticket=rtt_x"
     );
+}
+
+#[test]
+fn organizations_that_never_used_realtime_keep_no_buffer() {
+    let f = fixture(RealtimeConfig::default());
+    let id = publish(&f.rt, "org_quiet", "s1", "message", 1);
+    assert!(f.rt.0.orgs.lock().unwrap().get("org_quiet").is_none());
+    // Its first ticket cannot resume from before it: a gap, then live events.
+    let mut sub =
+        f.rt.open(&ticket(&f.rt, "org_quiet", filter(&["*"], None), Some(&id)))
+            .unwrap();
+    publish(&f.rt, "org_quiet", "s1", "message", 2);
+    let frames = drain(&mut sub);
+    assert_eq!(frames[0]["event"], "stream.gap");
+    assert_eq!(ns(&frames[1..]), [2]);
 }
