@@ -563,6 +563,17 @@ fn a_failing_receiver_is_retried_then_dead_then_replayed_once() {
     ] {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
+    // A finished delivery may be replayed again (replayDelivery is not once-only; the
+    // bulk replay of dead letters is).
+    let again = g.post(
+        &format!("/webhooks/{id}/deliveries/{dead_id}:replay"),
+        &key,
+        json!({}),
+    );
+    assert_eq!(again.status, 202, "{}", again.text());
+    assert_eq!(again.json()["replayOf"], dead_id);
+    assert_eq!(again.json()["eventId"], dead["eventId"]);
+    rx.wait("/flaky", 5, Duration::from_secs(10));
 
     // Dead letters in bulk: two more die, replayDeadLetters queues both (not the one
     // replayed already), then none.
@@ -581,7 +592,7 @@ fn a_failing_receiver_is_retried_then_dead_then_replayed_once() {
     );
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(r.json(), json!({"queued": 2}));
-    rx.wait("/flaky", 4 + 6 + 2, Duration::from_secs(10));
+    rx.wait("/flaky", 5 + 6 + 2, Duration::from_secs(10));
     let r = g.post(&format!("/webhooks/{id}:replay"), &key, json!({}));
     assert_eq!(r.json(), json!({"queued": 0}));
     g.post(&format!("/webhooks/{id}:replay"), &key, json!({"limit": 0}))

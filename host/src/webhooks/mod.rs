@@ -483,8 +483,11 @@ impl Webhooks {
                 status_name(original.status)
             )));
         }
-        let mut replays = self.replay_all(&w, vec![original]).await?;
-        Ok(replays.pop().expect("one replayed"))
+        let mut replays = self.replay_all(&w, vec![original], Replay::Any).await?;
+        // Only a delete racing the replay leaves nothing to answer.
+        replays
+            .pop()
+            .ok_or_else(|| WebhookError::NotFound(format!("delivery {delivery} not found")))
     }
 
     /// Queues the webhook's dead deliveries not yet replayed, created in [since, until],
@@ -504,13 +507,17 @@ impl Webhooks {
                 && since.is_none_or(|s| d.created_at >= s)
                 && until.is_none_or(|u| d.created_at <= u)
         })?;
-        Ok(self.replay_all(&w, dead).await?.len())
+        Ok(self
+            .replay_all(&w, dead, Replay::NotYetReplayed)
+            .await?
+            .len())
     }
 
     async fn replay_all(
         &self,
         w: &Webhook,
         originals: Vec<Delivery>,
+        which: Replay,
     ) -> Result<Vec<Delivery>, WebhookError> {
         if originals.is_empty() {
             return Ok(Vec::new());
@@ -530,7 +537,8 @@ impl Webhooks {
                     let Some(mut original) = store::delivery_in(txn, &id)? else {
                         continue;
                     };
-                    if original.replayed_by.is_some() && original.status == DeliveryStatus::Dead {
+                    // Bulk replays take each dead delivery once, even when two run at once.
+                    if which == Replay::NotYetReplayed && original.replayed_by.is_some() {
                         continue;
                     }
                     let mut d = Delivery::new(
@@ -554,6 +562,15 @@ impl Webhooks {
         self.dispatcher(&webhook_id).wake();
         Ok(replays)
     }
+}
+
+/// Which of the given deliveries a replay queues again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Every one (replayDelivery: any finished delivery, again and again).
+    Any,
+    /// Those not replayed yet (replayDeadLetters).
+    NotYetReplayed,
 }
 
 pub fn status_name(s: DeliveryStatus) -> &'static str {
