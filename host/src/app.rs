@@ -158,6 +158,7 @@ impl App {
         });
         let runtime = PluginRuntime::new(
             &config.limits,
+            &config.plugins.limits,
             config.plugin_cache_dir(),
             services,
             db.clone(),

@@ -262,6 +262,20 @@ pub struct PluginsConfig {
     /// Event names each plugin may publish through `event-bus`, by plugin name: exact
     /// names or `prefix.*`. A plugin not listed may emit `<its name>.*`.
     pub emits: BTreeMap<String, Vec<String>>,
+    /// Limits of one plugin that differ from `[limits]`, by plugin name: a JavaScript
+    /// component carries its JS engine and needs more linear memory than a Rust one.
+    pub limits: BTreeMap<String, PluginLimits>,
+}
+
+/// One plugin's own limits (`[plugins.limits.<name>]`); each unset key follows `[limits]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginLimits {
+    /// Linear memory one instance of this plugin may grow to (`limits.plugin_memory_bytes`).
+    pub memory_bytes: Option<u64>,
+    /// Idle instances of this plugin kept for reuse, across organizations
+    /// (`limits.idle_instances_per_plugin`).
+    pub idle_instances: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -444,8 +458,19 @@ impl Default for PluginsConfig {
                     vec!["groups.*".to_owned(), "group.*".to_owned()],
                 ),
             ]),
+            limits: BTreeMap::from([(
+                "labels".to_owned(),
+                PluginLimits {
+                    // Measured (README.md, "Writing a plugin in JavaScript"): the
+                    // StarlingMonkey engine starts with ~12 MiB of linear memory and grows
+                    // while serving; 128 MiB leaves room for large pages.
+                    memory_bytes: Some(128 << 20),
+                    idle_instances: None,
+                },
+            )]),
             grants: BTreeMap::from([
                 ("*".to_owned(), vec![Storage, Log]),
+                ("labels".to_owned(), vec![Storage, SessionControl]),
                 ("sessions".to_owned(), vec![SessionControl, Log]),
                 (
                     "contacts".to_owned(),
@@ -669,6 +694,15 @@ impl Config {
         }
         if self.limits.plugin_memory_bytes < (1 << 20) {
             return invalid("limits.plugin_memory_bytes must be at least 1 MiB".into());
+        }
+        for (name, l) in &self.plugins.limits {
+            if l.memory_bytes
+                .is_some_and(|m| !((1 << 20)..=(4 << 30)).contains(&m))
+            {
+                return invalid(format!(
+                    "plugins.limits.{name}.memory_bytes must be 1 MiB to 4 GiB"
+                ));
+            }
         }
         if self.messages.default_rate_per_min == 0 || self.messages.default_rate_per_hour == 0 {
             return invalid(
