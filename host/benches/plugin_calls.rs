@@ -1,7 +1,9 @@
 //! The plugin call path and start-up, measured: per-call cost with a reused instance and
 //! with a fresh one, the cost of one storage host call, and gateway start-up with an empty
-//! and with a warm precompiled-component cache. Run with `cargo bench -p gateway` after
-//! `cargo xtask plugins`.
+//! and with a warm precompiled-component cache — for the Rust plugins and for the
+//! JavaScript ones (a component carrying its JS engine), whose size, compile time and
+//! instance memory are printed first (`js_vs_rust`). Run with `cargo bench -p gateway`
+//! after `cargo xtask plugins`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gateway::app::App;
@@ -22,26 +24,113 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
-fn chaos() -> PathBuf {
-    let p = root().join("target/test-plugins/chaos.wasm");
-    assert!(p.exists(), "run `cargo xtask plugins` first");
+fn built(path: &str) -> PathBuf {
+    let p = root().join(path);
+    assert!(p.exists(), "{path}: run `cargo xtask plugins` first");
     p
 }
 
-/// A gateway built in-process around the chaos plugin, with `idle` instances kept per org.
-fn plugin(rt: &tokio::runtime::Runtime, dir: &Path, idle: usize) -> (Arc<App>, Arc<LoadedPlugin>) {
+fn chaos() -> PathBuf {
+    built("target/test-plugins/chaos.wasm")
+}
+
+fn chaos_js() -> PathBuf {
+    built("target/test-plugins/chaos-js.wasm")
+}
+
+/// A gateway built in-process around one plugin, with `idle` instances kept per org and
+/// its compiled components cached in `cache` (under `dir`).
+fn plugin_in(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    cache: &str,
+    component: &Path,
+    idle: usize,
+) -> (Arc<App>, Arc<LoadedPlugin>) {
     let mut config = Config::default();
-    config.storage.data_dir = dir.join(format!("data-{idle}"));
+    static APPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let tag = format!(
+        "{}-{idle}-{}",
+        component.file_stem().unwrap().to_string_lossy(),
+        APPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    config.storage.data_dir = dir.join(format!("data-{tag}"));
     config.plugins.dir = dir.join("empty");
-    config.plugins.cache_dir = Some(dir.join("cache"));
+    config.plugins.cache_dir = Some(dir.join(cache));
     config.plugins.watch = false;
     config.limits.idle_instances_per_org = idle;
+    // The JS test plugin gets what `labels` gets by default.
+    let js = config.plugins.limits["labels"].clone();
+    config.plugins.limits.insert("chaos-js".into(), js);
     std::fs::create_dir_all(&config.plugins.dir).unwrap();
     rt.block_on(async {
         let app = App::build(config).await.unwrap();
-        let plugin = app.plugins.check(&chaos()).await.unwrap();
+        let plugin = app.plugins.check(component).await.unwrap();
         (app, plugin)
     })
+}
+
+fn plugin(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    component: &Path,
+    idle: usize,
+) -> (Arc<App>, Arc<LoadedPlugin>) {
+    plugin_in(rt, dir, "cache", component, idle)
+}
+
+/// Size, compile time (empty cache), load time (warm cache) and the memory one instance
+/// holds after a call, Rust plugins next to JavaScript ones; printed, not sampled.
+fn js_vs_rust(_c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    println!("plugin          language  size      compile  load(cached)  instance memory");
+    for (path, language, op, route) in [
+        (
+            "target/test-plugins/chaos.wasm",
+            "rust",
+            "chaosOk",
+            "/chaos/ok",
+        ),
+        ("target/plugins/contacts.wasm", "rust", "", ""),
+        (
+            "target/test-plugins/chaos-js.wasm",
+            "js",
+            "jsOk",
+            "/chaos-js/ok",
+        ),
+        ("target/plugins/labels.wasm", "js", "listLabels", "/labels"),
+    ] {
+        let component = built(path);
+        let size = std::fs::metadata(&component).unwrap().len();
+        let started = Instant::now();
+        let (_app, _) = plugin_in(&rt, dir.path(), "figures", &component, 4);
+        let compile = started.elapsed();
+        let started = Instant::now();
+        let (_app2, loaded) = plugin_in(&rt, dir.path(), "figures", &component, 4);
+        let load = started.elapsed();
+        let memory = if op.is_empty() {
+            "-".to_owned()
+        } else {
+            let r = rt
+                .block_on(loaded.handle(context(), &request(op, route, Vec::new())))
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.response.status, 200);
+            let bytes = loaded.idle_instance_memory_bytes().unwrap_or(0);
+            format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+        };
+        println!(
+            "{:<15} {language:<9} {:>5.1} MiB {:>6} ms {:>9} ms  {memory}",
+            component.file_stem().unwrap().to_string_lossy(),
+            size as f64 / (1 << 20) as f64,
+            compile.as_millis(),
+            load.as_millis(),
+        );
+    }
 }
 
 fn request(operation: &str, route: &str, query: Vec<(String, String)>) -> wit::Request {
@@ -82,9 +171,12 @@ fn calls(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (_app, reused) = plugin(&rt, dir.path(), 4);
-    let (_app2, fresh) = plugin(&rt, dir.path(), 0);
+    let (_app, reused) = plugin(&rt, dir.path(), &chaos(), 4);
+    let (_app2, fresh) = plugin(&rt, dir.path(), &chaos(), 0);
     let ok = request("chaosOk", "/chaos/ok", Vec::new());
+    let (_app3, js_reused) = plugin(&rt, dir.path(), &chaos_js(), 4);
+    let (_app4, js_fresh) = plugin(&rt, dir.path(), &chaos_js(), 0);
+    let js_ok = request("jsOk", "/chaos-js/ok", Vec::new());
 
     let mut g = c.benchmark_group("plugin_call");
     g.bench_function("reused_instance", |b| {
@@ -115,6 +207,23 @@ fn calls(c: &mut Criterion) {
     g.bench_function("storage_get_x1000", |b| {
         b.to_async(&rt)
             .iter(|| async { reused.handle(context(), &thousand).await.unwrap().unwrap() })
+    });
+    g.finish();
+
+    // The same empty call into a JavaScript component.
+    let mut g = c.benchmark_group("js_plugin_call");
+    g.bench_function("reused_instance", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = js_reused.handle(context(), &js_ok).await.unwrap().unwrap();
+            assert_eq!(r.response.status, 200);
+        })
+    });
+    g.sample_size(20);
+    g.bench_function("fresh_instance", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = js_fresh.handle(context(), &js_ok).await.unwrap().unwrap();
+            assert_eq!(r.response.status, 200);
+        })
     });
     g.finish();
 }
@@ -195,5 +304,5 @@ fn startup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, calls, startup);
+criterion_group!(benches, js_vs_rust, calls, startup);
 criterion_main!(benches);

@@ -159,6 +159,7 @@ impl App {
         });
         let runtime = PluginRuntime::new(
             &config.limits,
+            &config.plugins.limits,
             config.plugin_cache_dir(),
             services,
             db.clone(),

@@ -262,6 +262,20 @@ pub struct PluginsConfig {
     /// Event names each plugin may publish through `event-bus`, by plugin name: exact
     /// names or `prefix.*`. A plugin not listed may emit `<its name>.*`.
     pub emits: BTreeMap<String, Vec<String>>,
+    /// Limits of one plugin that differ from `[limits]`, by plugin name: a JavaScript
+    /// component carries its JS engine and needs more linear memory than a Rust one.
+    pub limits: BTreeMap<String, PluginLimits>,
+}
+
+/// One plugin's own limits (`[plugins.limits.<name>]`); each unset key follows `[limits]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginLimits {
+    /// Linear memory one instance of this plugin may grow to (`limits.plugin_memory_bytes`).
+    pub memory_bytes: Option<u64>,
+    /// Idle instances of this plugin kept for reuse, across organizations
+    /// (`limits.idle_instances_per_plugin`).
+    pub idle_instances: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -444,8 +458,21 @@ impl Default for PluginsConfig {
                     vec!["groups.*".to_owned(), "group.*".to_owned()],
                 ),
             ]),
+            limits: BTreeMap::from([(
+                "labels".to_owned(),
+                PluginLimits {
+                    // Measured (README.md, "Writing a plugin in JavaScript"): an instance of
+                    // the JS engine holds ~9 MiB of linear memory once it has served (a Rust
+                    // plugin ~1 MiB), and its GC heap grows in 1 MiB chunks under load: its
+                    // own ceiling, whatever `limits.plugin_memory_bytes` says, and fewer
+                    // idle instances, since each keeps those 9 MiB resident.
+                    memory_bytes: Some(96 << 20),
+                    idle_instances: Some(16),
+                },
+            )]),
             grants: BTreeMap::from([
                 ("*".to_owned(), vec![Storage, Log]),
+                ("labels".to_owned(), vec![Storage, SessionControl]),
                 ("sessions".to_owned(), vec![SessionControl, Log]),
                 (
                     "contacts".to_owned(),
@@ -670,6 +697,15 @@ impl Config {
         if self.limits.plugin_memory_bytes < (1 << 20) {
             return invalid("limits.plugin_memory_bytes must be at least 1 MiB".into());
         }
+        for (name, l) in &self.plugins.limits {
+            if l.memory_bytes
+                .is_some_and(|m| !((1 << 20)..=(4 << 30)).contains(&m))
+            {
+                return invalid(format!(
+                    "plugins.limits.{name}.memory_bytes must be 1 MiB to 4 GiB"
+                ));
+            }
+        }
         if self.messages.default_rate_per_min == 0 || self.messages.default_rate_per_hour == 0 {
             return invalid(
                 "messages.default_rate_per_min and default_rate_per_hour must be at least 1".into(),
@@ -833,6 +869,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("raed") && err.contains("manage"), "{err}");
+    }
+
+    #[test]
+    fn per_plugin_limits_merge_with_the_defaults_and_are_checked() {
+        let config = load_toml(
+            "[plugins.limits.chaos-js]\nmemory_bytes = 33554432\n[plugins.grants]\nlabels = [\"storage\"]\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.plugins.limits["chaos-js"].memory_bytes,
+            Some(32 << 20)
+        );
+        assert_eq!(config.plugins.limits["chaos-js"].idle_instances, None);
+        // The JavaScript plugin's own defaults stay unless the file sets them.
+        assert_eq!(config.plugins.limits["labels"].memory_bytes, Some(96 << 20));
+        assert_eq!(config.grants_for("labels"), vec![HostInterface::Storage]);
+        let err = load_toml(
+            "[plugins.limits.labels]\nmemory_bytes = 1000\n",
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("plugins.limits.labels.memory_bytes"), "{err}");
+        let err = load_toml(
+            "[plugins.limits.labels]\nmemory = 1\n",
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("memory"), "{err}");
     }
 
     #[test]

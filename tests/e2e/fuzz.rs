@@ -100,6 +100,7 @@ values = {phones}
 
 [parameters]
 "path.session" = "{session}"
+"body.sessionId" = "{session}"
 "path.jid" = {{ dictionary = "people", probability = 0.7 }}
 "path.lid" = {{ dictionary = "people", probability = 0.7 }}
 "query.phone" = {{ dictionary = "phones", probability = 0.7 }}
@@ -227,7 +228,7 @@ fn reached(answers: &Answers, ops: &[&str]) {
 fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
     // The product's plugins and the example one; not the deliberately faulty test plugin.
     let g = Gateway::with(Options {
-        plugins: ["sessions", "contacts", "notes", "webhooks"]
+        plugins: ["sessions", "contacts", "notes", "webhooks", "labels"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
@@ -279,6 +280,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
             "POST /sessions/{session}/notes",
             "GET /webhooks",
             "POST /webhooks",
+            "GET /labels",
+            "POST /labels",
         ],
     );
     // The paired session is still whole after all that.

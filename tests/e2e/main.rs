@@ -17,6 +17,7 @@ mod faults;
 mod fuzz;
 mod hardening;
 mod jwt;
+mod labels;
 mod lifecycle;
 mod messages;
 mod observability;

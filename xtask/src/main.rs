@@ -23,6 +23,38 @@ const TEST_PLUGINS: &[(&str, &str)] = &[
 
 const TARGET: &str = "wasm32-wasip2";
 
+/// A plugin written in JavaScript, built with the npm toolchain pinned in
+/// [`JS_TOOLCHAIN`]'s lock file: bundled by esbuild, made a component by componentize-js.
+struct JsPlugin {
+    /// Its directory: `src/index.js` and `wit/world.wit`.
+    dir: &'static str,
+    /// The world in `wit/world.wit`: the interfaces it imports, and the endpoint export.
+    world: &'static str,
+    /// The component's name (`<name>.wasm`).
+    name: &'static str,
+    /// Served by `cargo xtask serve` (`target/plugins`), or only loaded by the tests.
+    product: bool,
+}
+
+const JS_PLUGINS: &[JsPlugin] = &[
+    JsPlugin {
+        dir: "plugins/labels-js",
+        world: "labels",
+        name: "labels",
+        product: true,
+    },
+    JsPlugin {
+        dir: "tests/plugins/chaos-js",
+        world: "chaos-js",
+        name: "chaos-js",
+        product: false,
+    },
+];
+
+/// The npm project whose `package-lock.json` pins the JavaScript toolchain
+/// (componentize-js, jco, esbuild) every JS plugin above is built with.
+const JS_TOOLCHAIN: &str = "plugins/labels-js";
+
 /// Packages whose tests run on the host target: the SDK, the gateway (unit and
 /// end-to-end), the plugins' native tests against the SDK's in-memory host, and xtask.
 const NATIVE_TEST_PACKAGES: &[&str] = &[
@@ -170,8 +202,9 @@ fn ensure_test_tools() -> Result<(), String> {
 }
 
 /// Builds the plugin components and copies them into `target/plugins` and
-/// `target/test-plugins`.
-fn plugins() -> Result<(), String> {
+/// `target/test-plugins`. Without node and npm the JavaScript plugins are skipped with a
+/// warning, unless `require_js` (the tests load them).
+fn plugins(require_js: bool) -> Result<(), String> {
     ensure_target()?;
     let packages: Vec<&str> = PRODUCT_PLUGINS
         .iter()
@@ -184,16 +217,10 @@ fn plugins() -> Result<(), String> {
         let out = root().join("target").join(dir);
         std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
         for (_, name) in list {
-            let from = built.join(format!("{name}.wasm"));
-            let to = out.join(format!("{name}.wasm"));
-            // Copy only when changed, so a watching gateway does not reload for nothing.
-            let same = std::fs::read(&from)
-                .ok()
-                .zip(std::fs::read(&to).ok())
-                .is_some_and(|(a, b)| a == b);
-            if !same {
-                std::fs::copy(&from, &to).map_err(|e| format!("copy {}: {e}", from.display()))?;
-            }
+            copy_if_changed(
+                &built.join(format!("{name}.wasm")),
+                &out.join(format!("{name}.wasm")),
+            )?;
         }
     }
     // Other builds of the test plugin: a second version (hot-reload tests and benchmark)
@@ -202,7 +229,145 @@ fn plugins() -> Result<(), String> {
     chaos_variant(&built, "imposter", "imposter")?;
     // Leave the default build in place for later incremental builds.
     build_plugins(&["plugin-chaos"], None)?;
+    match js_tools_missing() {
+        None => js_plugins()?,
+        Some(missing) if require_js => return Err(missing),
+        Some(missing) => eprintln!("xtask: warning: {missing}"),
+    }
     eprintln!("xtask: plugins ready in target/plugins and target/test-plugins");
+    Ok(())
+}
+
+/// Why the JavaScript plugins cannot be built here, if they cannot.
+fn js_tools_missing() -> Option<String> {
+    let names: Vec<&str> = JS_PLUGINS.iter().map(|p| p.name).collect();
+    for tool in ["node", "npm"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return Some(format!(
+                "the JavaScript plugins ({}) are not built: `{tool}` is not on PATH. \
+                 Install Node.js 18 or later with npm (https://nodejs.org), then run \
+                 `cargo xtask plugins` again",
+                names.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+/// Installs the pinned npm packages (`npm ci`) when the lock file changed since the last
+/// install, then builds each JavaScript plugin whose sources are newer than its component.
+fn js_plugins() -> Result<(), String> {
+    let toolchain = root().join(JS_TOOLCHAIN);
+    let lock = std::fs::read(toolchain.join("package-lock.json"))
+        .map_err(|e| format!("{JS_TOOLCHAIN}/package-lock.json: {e}"))?;
+    let stamp = toolchain.join("node_modules/.xtask-package-lock.json");
+    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
+        run({
+            let mut c = Command::new("npm");
+            c.current_dir(&toolchain)
+                .args(["ci", "--no-audit", "--no-fund"]);
+            c
+        })?;
+        std::fs::write(&stamp, &lock).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    }
+    let bin = toolchain.join("node_modules/.bin");
+    let out = build_dir().join("js-plugins");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    // What every JS component is built from besides its own directory.
+    let shared = [
+        root().join("plugins/sdk-js"),
+        root().join("wit"),
+        toolchain.join("package-lock.json"),
+    ];
+    let mut checked = false;
+    for p in JS_PLUGINS {
+        let dir = root().join(p.dir);
+        let component = out.join(format!("{}.wasm", p.name));
+        let built_at = std::fs::metadata(&component)
+            .and_then(|m| m.modified())
+            .ok();
+        let sources = [dir.join("src"), dir.join("wit/world.wit")];
+        let newest = sources
+            .iter()
+            .chain(&shared)
+            .filter_map(|s| newest_mtime(s))
+            .max();
+        let stale = match (built_at, newest) {
+            (Some(b), Some(n)) => n > b,
+            _ => true,
+        };
+        if stale && !checked {
+            // Type errors against the types jco generated from the WIT fail the build.
+            run({
+                let mut c = Command::new(bin.join("tsc"));
+                c.current_dir(&toolchain)
+                    .args(["--project", "jsconfig.json"]);
+                c
+            })?;
+            checked = true;
+        }
+        if stale {
+            let bundle = out.join(format!("{}.js", p.name));
+            run({
+                let mut c = Command::new(bin.join("esbuild"));
+                c.current_dir(&dir)
+                    .args(["src/index.js", "--bundle", "--format=esm"])
+                    .args([
+                        "--platform=neutral",
+                        "--external:wa:*",
+                        "--log-level=warning",
+                    ])
+                    .arg(format!("--outfile={}", bundle.display()));
+                c
+            })?;
+            run({
+                let mut c = Command::new(bin.join("componentize-js"));
+                c.current_dir(&dir)
+                    .arg(&bundle)
+                    .args(["--wit", "wit", "--world-name", p.world])
+                    .args(["--disable", "http", "fetch-event", "--out"])
+                    .arg(&component);
+                c
+            })?;
+        }
+        let dest = root()
+            .join("target")
+            .join(if p.product { "plugins" } else { "test-plugins" });
+        std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+        copy_if_changed(&component, &dest.join(format!("{}.wasm", p.name)))?;
+    }
+    Ok(())
+}
+
+/// The newest modification time of a file, or of any file under a directory.
+fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != "node_modules")
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
+}
+
+/// Copies only when the bytes differ, so a watching gateway does not reload for nothing.
+fn copy_if_changed(from: &Path, to: &Path) -> Result<(), String> {
+    let same = std::fs::read(from)
+        .ok()
+        .zip(std::fs::read(to).ok())
+        .is_some_and(|(a, b)| a == b);
+    if !same {
+        std::fs::copy(from, to).map_err(|e| format!("copy {}: {e}", from.display()))?;
+    }
     Ok(())
 }
 
@@ -269,25 +434,29 @@ fn main() -> ExitCode {
         .map(|(t, r)| (t.as_str(), r.to_vec()))
         .unwrap_or(("help", Vec::new()));
     let result = match task {
-        "plugins" => plugins(),
-        "serve" => plugins().and_then(|_| serve(&rest)),
-        "test" => plugins().and_then(|_| ensure_test_tools()).and_then(|_| {
-            let mut c = cargo();
-            c.arg("test");
-            for p in NATIVE_TEST_PACKAGES {
-                c.args(["-p", p]);
-            }
-            c.args(&rest);
-            run(c)
-        }),
-        "bench" => plugins().and_then(|_| {
+        "plugins" => plugins(false),
+        "serve" => plugins(false).and_then(|_| serve(&rest)),
+        "test" => plugins(true)
+            .and_then(|_| ensure_test_tools())
+            .and_then(|_| {
+                let mut c = cargo();
+                c.arg("test");
+                for p in NATIVE_TEST_PACKAGES {
+                    c.args(["-p", p]);
+                }
+                c.args(&rest);
+                run(c)
+            }),
+        "bench" => plugins(false).and_then(|_| {
             let mut c = Command::new("bash");
             c.current_dir(root()).arg("benches/run.sh").args(&rest);
             run(c)
         }),
         _ => {
             eprintln!("usage: cargo xtask <plugins|serve|test|bench> [args…]");
-            eprintln!("  plugins  build the plugin components (wasm32-wasip2) into target/plugins");
+            eprintln!(
+                "  plugins  build the plugin components (wasm32-wasip2; JavaScript ones with node/npm) into target/plugins"
+            );
             eprintln!("  serve    build plugins, then run the gateway with examples/gateway.toml");
             eprintln!("  test     build plugins, then run every test");
             eprintln!("  bench    build plugins, then run the load benchmark (benches/run.sh)");

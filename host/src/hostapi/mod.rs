@@ -85,11 +85,72 @@ impl CallContext {
     }
 }
 
+/// A store's [`StoreLimits`], remembering how much linear memory the instance holds (all
+/// its memories), so an operator can size `plugins.limits.<name>.memory_bytes`.
+pub struct MemoryLimits {
+    limits: StoreLimits,
+    /// Bytes of linear memory the instance's memories have grown to.
+    pub memory_bytes: usize,
+}
+
+impl MemoryLimits {
+    fn new(limits: StoreLimits) -> Self {
+        MemoryLimits {
+            limits,
+            memory_bytes: 0,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grown = self.limits.memory_growing(current, desired, maximum)?;
+        if grown {
+            self.memory_bytes += desired.saturating_sub(current);
+        }
+        Ok(grown)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
 /// The host-side data of one plugin instance (its wasmtime store's data).
 pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: MemoryLimits,
     plugin: Arc<str>,
     kv: ScopedKv,
     services: Arc<PluginServices>,
@@ -118,7 +179,7 @@ impl InstanceState {
         InstanceState {
             wasi,
             table: ResourceTable::new(),
-            limits,
+            limits: MemoryLimits::new(limits),
             plugin,
             kv,
             services,

@@ -200,6 +200,17 @@ impl LoadedPlugin {
         }
     }
 
+    /// The linear memory the largest idle instance holds (all its memories), if any is
+    /// idle: what one instance of this plugin costs once it has served.
+    pub fn idle_instance_memory_bytes(&self) -> Option<usize> {
+        let pool = self.pool.lock().expect("lock");
+        pool.idle
+            .values()
+            .flatten()
+            .map(|i| i.store.data().limits.memory_bytes)
+            .max()
+    }
+
     /// Idle instances held right now (for metrics and tests).
     pub fn idle_instances(&self) -> usize {
         self.pool.lock().expect("lock").total
@@ -276,7 +287,7 @@ impl LoadedPlugin {
 
     async fn instantiate(&self) -> Result<Instance, PluginFault> {
         let limits = StoreLimitsBuilder::new()
-            .memory_size(self.runtime.limits.plugin_memory_bytes as usize)
+            .memory_size(self.runtime.memory_bytes(&self.name) as usize)
             .trap_on_grow_failure(true)
             .build();
         let state = InstanceState::new(
@@ -331,7 +342,7 @@ impl LoadedPlugin {
         }
         let limits = &self.runtime.limits;
         let mut pool = self.pool.lock().expect("lock");
-        if pool.total >= limits.idle_instances_per_plugin {
+        if pool.total >= self.runtime.idle_instances(&self.name) {
             return;
         }
         let list = pool.idle.entry(org).or_default();

@@ -28,6 +28,9 @@ pub struct PluginStatus {
     pub loaded_at: Option<u64>,
     /// Instances kept warm for reuse right now.
     pub idle_instances: usize,
+    /// Linear memory the largest idle instance holds, in bytes: what one instance of the
+    /// plugin costs once it has served (size `plugins.limits.<name>.memory_bytes` by it).
+    pub instance_memory_bytes: Option<usize>,
     pub last_error: Option<String>,
     pub last_error_at: Option<u64>,
 }
@@ -209,6 +212,7 @@ impl PluginRegistry {
                     imports: p.imports.clone(),
                     loaded_at: Some(p.loaded_at),
                     idle_instances: p.idle_instances(),
+                    instance_memory_bytes: p.idle_instance_memory_bytes(),
                     last_error: None,
                     last_error_at: None,
                 },
@@ -226,6 +230,7 @@ impl PluginRegistry {
                 imports: Vec::new(),
                 loaded_at: None,
                 idle_instances: 0,
+                instance_memory_bytes: None,
                 last_error: None,
                 last_error_at: None,
             });

@@ -3,10 +3,11 @@
 
 use super::loader::LoadError;
 use super::watchdog::Watchdog;
-use crate::config::LimitsConfig;
+use crate::config::{LimitsConfig, PluginLimits};
 use crate::hostapi::{self, InstanceState, PluginServices};
 use crate::storage::Database;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct PluginRuntime {
     pub(crate) services: Arc<PluginServices>,
     pub(crate) db: Database,
     pub(crate) limits: LimitsConfig,
+    /// Per-plugin limits that differ from `limits` (`plugins.limits`).
+    plugin_limits: BTreeMap<String, PluginLimits>,
     cache_dir: PathBuf,
     /// Distinguishes artifacts of another wasmtime build or configuration.
     engine_fingerprint: String,
@@ -38,10 +41,17 @@ pub struct PluginRuntime {
 impl PluginRuntime {
     pub fn new(
         limits: &LimitsConfig,
+        plugin_limits: &BTreeMap<String, PluginLimits>,
         cache_dir: PathBuf,
         services: Arc<PluginServices>,
         db: Database,
     ) -> anyhow::Result<Arc<PluginRuntime>> {
+        // A pool slot must hold the largest memory any plugin may grow to; each store's
+        // limiter then holds every instance to its own plugin's limit.
+        let largest_memory = plugin_limits
+            .values()
+            .filter_map(|l| l.memory_bytes)
+            .fold(limits.plugin_memory_bytes, u64::max);
         let mut pool = PoolingAllocationConfig::new();
         let n = limits.max_instances;
         pool.total_component_instances(n)
@@ -50,7 +60,7 @@ impl PluginRuntime {
             .total_tables(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
             // Stacks are held only while a call runs, never by idle instances.
             .total_stacks(n)
-            .max_memory_size(limits.plugin_memory_bytes as usize)
+            .max_memory_size(largest_memory as usize)
             .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT * 2)
             .max_memories_per_component(4)
             .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT * 2);
@@ -75,10 +85,27 @@ impl PluginRuntime {
             services,
             db,
             limits: limits.clone(),
+            plugin_limits: plugin_limits.clone(),
             cache_dir,
             engine_fingerprint,
             watchdog,
         }))
+    }
+
+    /// The linear memory one instance of `plugin` may grow to.
+    pub(crate) fn memory_bytes(&self, plugin: &str) -> u64 {
+        self.plugin_limits
+            .get(plugin)
+            .and_then(|l| l.memory_bytes)
+            .unwrap_or(self.limits.plugin_memory_bytes)
+    }
+
+    /// Idle instances of `plugin` kept for reuse across organizations.
+    pub(crate) fn idle_instances(&self, plugin: &str) -> usize {
+        self.plugin_limits
+            .get(plugin)
+            .and_then(|l| l.idle_instances)
+            .unwrap_or(self.limits.idle_instances_per_plugin)
     }
 
     /// Compiles a component, or loads the precompiled artifact cached for these exact
