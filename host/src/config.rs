@@ -482,6 +482,10 @@ impl Default for PluginsConfig {
                     "chats".to_owned(),
                     vec![Storage, WhatsappChats, EventBus, Log],
                 ),
+                (
+                    "groups".to_owned(),
+                    vec![Storage, WhatsappRead, WhatsappGroups, EventBus, Log],
+                ),
                 ("messages".to_owned(), vec![Storage, Outbox, Media, Log]),
                 ("webhooks".to_owned(), vec![WebhookDelivery, Log]),
             ]),

@@ -4,13 +4,13 @@
 // only by plugins whose world imports them.
 // @ts-check
 
-/** @typedef {import('wa:gateway/types@0.1.2').Request} WitRequest */
-/** @typedef {import('wa:gateway/types@0.1.2').Response} WitResponse */
-/** @typedef {import('wa:gateway/types@0.1.2').Route} WitRoute */
-/** @typedef {import('wa:gateway/types@0.1.2').Manifest} WitManifest */
-/** @typedef {import('wa:gateway/types@0.1.2').Event} WitEvent */
-/** @typedef {import('wa:gateway/types@0.1.2').ErrorCode} WitErrorCode */
-/** @typedef {import('wa:gateway/types@0.1.2').Capability} Capability */
+/** @typedef {import('wa:gateway/types@0.1.3').Request} WitRequest */
+/** @typedef {import('wa:gateway/types@0.1.3').Response} WitResponse */
+/** @typedef {import('wa:gateway/types@0.1.3').Route} WitRoute */
+/** @typedef {import('wa:gateway/types@0.1.3').Manifest} WitManifest */
+/** @typedef {import('wa:gateway/types@0.1.3').Event} WitEvent */
+/** @typedef {import('wa:gateway/types@0.1.3').ErrorCode} WitErrorCode */
+/** @typedef {import('wa:gateway/types@0.1.3').Capability} Capability */
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });

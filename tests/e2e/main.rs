@@ -15,6 +15,7 @@ mod contract;
 mod crash;
 mod faults;
 mod fuzz;
+mod groups;
 mod hardening;
 mod jwt;
 mod labels;

@@ -11,6 +11,7 @@ const PRODUCT_PLUGINS: &[(&str, &str)] = &[
     ("plugin-sessions", "sessions"),
     ("plugin-contacts", "contacts"),
     ("plugin-chats", "chats"),
+    ("plugin-groups", "groups"),
     ("plugin-messages", "messages"),
     ("plugin-webhooks", "webhooks"),
 ];
@@ -63,6 +64,7 @@ const NATIVE_TEST_PACKAGES: &[&str] = &[
     "plugin-sessions",
     "plugin-contacts",
     "plugin-chats",
+    "plugin-groups",
     "plugin-messages",
     "plugin-notes",
     "wa-standin",

@@ -2,7 +2,7 @@
 //! `POST /sandbox/sessions/{session}/…` on the admin listener.
 
 use super::parse;
-use crate::engines::sandbox::{SandboxEngine, SendFailure};
+use crate::engines::sandbox::{GroupChange, SandboxEngine, SendFailure};
 use crate::http::Response;
 use crate::http::envelope::json_response;
 use crate::routing::Method;
@@ -28,10 +28,13 @@ pub(super) enum Control {
     Sends,
     /// What the simulated server received from the session, in order: `GET`.
     Wire,
+    /// Another admin changes a group (settings, members, join requests): `{group, …}`;
+    /// published as WhatsApp's notifications.
+    GroupChange,
 }
 
 impl Control {
-    pub(super) fn routes() -> [(Method, &'static str, Control); 8] {
+    pub(super) fn routes() -> [(Method, &'static str, Control); 9] {
         [
             (
                 Method::Post,
@@ -72,6 +75,11 @@ impl Control {
                 Method::Get,
                 "/sandbox/sessions/{session}/wire",
                 Control::Wire,
+            ),
+            (
+                Method::Post,
+                "/sandbox/sessions/{session}/group-change",
+                Control::GroupChange,
             ),
         ]
     }
@@ -132,6 +140,10 @@ pub(super) fn handle(
             sandbox
                 .inject(session, &i.event, i.payload)
                 .map(|_| serde_json::json!({"injected": i.event}))
+        }
+        Control::GroupChange => {
+            let c: GroupChange = parse(body)?;
+            sandbox.change_group(session, c)
         }
         Control::Wire => sandbox
             .wire(session)

@@ -3,10 +3,15 @@
 //! knows sessions only by id; it reports progress as [`EngineEvent`]s that the session
 //! manager turns into stored status and published events.
 
+pub mod groups;
 pub mod messaging;
 pub mod sandbox;
 pub mod whatsapp_web;
 
+pub use groups::{
+    GroupInfo, GroupParticipant, GroupSetting, JoinRequest, Joined, ParticipantAction,
+    ParticipantResult,
+};
 pub use messaging::{
     ChatSettings, ChatState, MediaBlob, MediaBytes, MediaKind, MessageRef, OutgoingContent,
     OutgoingMedia, OutgoingMessage, Receipt, ReceiptKind, SendError, SentAck,
@@ -267,6 +272,10 @@ impl EngineSink {
     }
 }
 
+fn groups_unsupported() -> EngineError {
+    EngineError::Unsupported("this engine does not support group calls".into())
+}
+
 /// One way to reach WhatsApp.
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
@@ -337,6 +346,95 @@ pub trait Engine: Send + Sync + 'static {
         session: &str,
         message: &MessageRef,
     ) -> Result<MediaBlob, EngineError>;
+
+    // Groups. An engine that cannot do them answers `Unsupported` (501 to clients).
+
+    /// A group's metadata and members; `NotFound` when there is no such group or the
+    /// account is not in it.
+    async fn group_metadata(&self, _session: &str, _group: &Jid) -> Result<GroupInfo, EngineError> {
+        Err(groups_unsupported())
+    }
+    /// What an invite code leads to, without joining; `Invalid` for an unknown code.
+    async fn invite_info(&self, _session: &str, _code: &str) -> Result<GroupInfo, EngineError> {
+        Err(groups_unsupported())
+    }
+    /// Creates a group with the account as superadmin and these members.
+    async fn create_group(
+        &self,
+        _session: &str,
+        _subject: &str,
+        _participants: &[Jid],
+    ) -> Result<GroupInfo, EngineError> {
+        Err(groups_unsupported())
+    }
+    async fn set_group_subject(
+        &self,
+        _session: &str,
+        _group: &Jid,
+        _subject: &str,
+    ) -> Result<(), EngineError> {
+        Err(groups_unsupported())
+    }
+    /// `None` clears the description.
+    async fn set_group_description(
+        &self,
+        _session: &str,
+        _group: &Jid,
+        _description: Option<&str>,
+    ) -> Result<(), EngineError> {
+        Err(groups_unsupported())
+    }
+    async fn set_group_setting(
+        &self,
+        _session: &str,
+        _group: &Jid,
+        _setting: GroupSetting,
+        _on: bool,
+    ) -> Result<(), EngineError> {
+        Err(groups_unsupported())
+    }
+    /// Adds, removes, promotes or demotes members, or approves or rejects join requests;
+    /// WhatsApp answers per participant.
+    async fn update_group_participants(
+        &self,
+        _session: &str,
+        _group: &Jid,
+        _action: ParticipantAction,
+        _participants: &[Jid],
+    ) -> Result<Vec<ParticipantResult>, EngineError> {
+        Err(groups_unsupported())
+    }
+    async fn group_join_requests(
+        &self,
+        _session: &str,
+        _group: &Jid,
+    ) -> Result<Vec<JoinRequest>, EngineError> {
+        Err(groups_unsupported())
+    }
+    /// The invite code; `reset` revokes the current one first.
+    async fn group_invite_code(
+        &self,
+        _session: &str,
+        _group: &Jid,
+        _reset: bool,
+    ) -> Result<String, EngineError> {
+        Err(groups_unsupported())
+    }
+    async fn join_group(&self, _session: &str, _code: &str) -> Result<Joined, EngineError> {
+        Err(groups_unsupported())
+    }
+    async fn leave_group(&self, _session: &str, _group: &Jid) -> Result<(), EngineError> {
+        Err(groups_unsupported())
+    }
+    /// Sets (JPEG) or removes the group's picture; answers the new picture's id.
+    async fn set_group_picture(
+        &self,
+        _session: &str,
+        _group: &Jid,
+        _jpeg: Option<Vec<u8>>,
+    ) -> Result<Option<String>, EngineError> {
+        Err(groups_unsupported())
+    }
 
     /// Stops every session (gateway shutdown).
     async fn shutdown(&self);

@@ -5,10 +5,10 @@
 
 use super::wa::gateway::session_control as sc;
 use super::wa::gateway::storage as st;
-use super::wa::gateway::whatsapp_types::WhatsappError;
+use super::wa::gateway::whatsapp_types::{GroupInfo, GroupParticipant, WhatsappError};
 use super::wit;
 use crate::auth::Capability;
-use crate::engines::EngineError;
+use crate::engines::{self, EngineError};
 use crate::sessions::{SessionError, SessionRecord};
 use crate::storage::StorageError;
 use gateway_sdk::{ApiError, ErrorCode};
@@ -109,6 +109,32 @@ pub(crate) fn session_error(e: SessionError) -> sc::SessionError {
             tracing::error!(error = %m, "session storage failed");
             sc::SessionError::Failed("storage failed".into())
         }
+    }
+}
+
+/// A group's metadata in the WIT's terms.
+pub(crate) fn group_info(g: engines::GroupInfo) -> GroupInfo {
+    GroupInfo {
+        jid: g.jid,
+        subject: g.subject,
+        description: g.description,
+        owner: g.owner,
+        created_at: g.created_at,
+        announce: g.announce,
+        locked: g.locked,
+        join_approval: g.join_approval,
+        members_can_add: g.members_can_add,
+        size: g.size,
+        participants: g
+            .participants
+            .into_iter()
+            .map(|p| GroupParticipant {
+                jid: p.jid,
+                lid: p.lid,
+                role: p.role,
+                tag: p.tag,
+            })
+            .collect(),
     }
 }
 

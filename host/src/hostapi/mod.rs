@@ -5,6 +5,7 @@
 mod chats;
 pub(crate) mod convert;
 mod event_bus;
+mod groups;
 mod log;
 mod media;
 mod outbox;

@@ -1,18 +1,18 @@
 //! `wa:gateway/whatsapp-read` and `whatsapp-send`: live calls bound to the request's
-//! session. The session was checked against the caller's organization before the plugin
+//! session (and the account's own identity, read from the session record). The session was checked against the caller's organization before the plugin
 //! ran; calls outside a session route fail.
 
 use super::InstanceState;
-use super::convert::whatsapp_error;
-use super::wa::gateway::whatsapp_read::{self, BlockedContact, OnWhatsapp, Picture};
+use super::convert::{group_info, whatsapp_error};
+use super::wa::gateway::whatsapp_read::{self, BlockedContact, Identity, OnWhatsapp, Picture};
 use super::wa::gateway::whatsapp_send;
-use super::wa::gateway::whatsapp_types::WhatsappError;
+use super::wa::gateway::whatsapp_types::{GroupInfo, WhatsappError};
 use crate::engines::{Engine, EngineError};
 use gateway_sdk::Jid;
 use std::sync::Arc;
 
 /// Runs a live call within the time the plugin has left.
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     deadline: std::time::Instant,
     call: impl std::future::Future<Output = Result<T, EngineError>>,
 ) -> Result<T, WhatsappError> {
@@ -43,6 +43,11 @@ impl InstanceState {
     fn jid(raw: &str) -> Result<Jid, WhatsappError> {
         gateway_sdk::jid::parse_person(raw).map_err(|e| WhatsappError::Invalid(e.to_string()))
     }
+
+    /// A group JID (`…@g.us`), or `invalid`.
+    pub(super) fn group_jid(raw: &str) -> Result<Jid, WhatsappError> {
+        gateway_sdk::jid::parse_group(raw).map_err(|e| WhatsappError::Invalid(e.to_string()))
+    }
 }
 
 impl whatsapp_read::Host for InstanceState {
@@ -59,7 +64,10 @@ impl whatsapp_read::Host for InstanceState {
 
     async fn profile_picture(&mut self, jid: String) -> Result<Option<Picture>, WhatsappError> {
         let (engine, session, deadline) = self.live()?;
-        let jid = Self::jid(&jid)?;
+        let jid = match Self::group_jid(&jid) {
+            Ok(group) => group,
+            Err(_) => Self::jid(&jid)?,
+        };
         let p = bounded(deadline, engine.profile_picture(&session, &jid)).await?;
         Ok(p.map(|p| Picture {
             id: p.id,
@@ -86,6 +94,33 @@ impl whatsapp_read::Host for InstanceState {
                 blocked_at: b.blocked_at,
             })
             .collect())
+    }
+
+    async fn self_identity(&mut self) -> Result<Option<Identity>, WhatsappError> {
+        let (_, session, _) = self.live()?;
+        let record = self.services.sessions.registry().get(&session);
+        Ok(record.and_then(|r| {
+            Some(Identity {
+                jid: r.wa_jid.clone()?,
+                lid: r.wa_lid.clone(),
+                push_name: r.push_name.clone(),
+            })
+        }))
+    }
+
+    async fn group_metadata(&mut self, group: String) -> Result<GroupInfo, WhatsappError> {
+        let (engine, session, deadline) = self.live()?;
+        let group = Self::group_jid(&group)?;
+        bounded(deadline, engine.group_metadata(&session, &group))
+            .await
+            .map(group_info)
+    }
+
+    async fn invite_info(&mut self, code: String) -> Result<GroupInfo, WhatsappError> {
+        let (engine, session, deadline) = self.live()?;
+        bounded(deadline, engine.invite_info(&session, &code))
+            .await
+            .map(group_info)
     }
 }
 

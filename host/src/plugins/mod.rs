@@ -31,6 +31,7 @@ pub enum HostInterface {
     Storage,
     WhatsappRead,
     WhatsappSend,
+    WhatsappGroups,
     SessionControl,
     WhatsappChats,
     Outbox,
@@ -41,10 +42,11 @@ pub enum HostInterface {
 }
 
 impl HostInterface {
-    pub const ALL: [HostInterface; 10] = [
+    pub const ALL: [HostInterface; 11] = [
         HostInterface::Storage,
         HostInterface::WhatsappRead,
         HostInterface::WhatsappSend,
+        HostInterface::WhatsappGroups,
         HostInterface::SessionControl,
         HostInterface::WhatsappChats,
         HostInterface::Outbox,
@@ -60,6 +62,7 @@ impl HostInterface {
             HostInterface::Storage => "storage",
             HostInterface::WhatsappRead => "whatsapp-read",
             HostInterface::WhatsappSend => "whatsapp-send",
+            HostInterface::WhatsappGroups => "whatsapp-groups",
             HostInterface::SessionControl => "session-control",
             HostInterface::WhatsappChats => "whatsapp-chats",
             HostInterface::Outbox => "outbox",

@@ -113,6 +113,23 @@ impl Person {
     }
 }
 
+/// Whether a group member is the session's own account (group metadata lists it too):
+/// the account is not one of its own contacts.
+fn is_me(p: &Person, me: Option<&gateway_sdk::whatsapp::Identity>) -> bool {
+    let Some(me) = me else {
+        return false;
+    };
+    let u = p.update();
+    u.phone.is_some_and(|j| j.to_string() == me.jid)
+        || u.lid
+            .is_some_and(|j| me.lid.as_deref() == Some(j.to_string().as_str()))
+}
+
+/// The session's own account, when it was paired.
+fn me() -> Option<gateway_sdk::whatsapp::Identity> {
+    gateway_sdk::whatsapp::self_identity().ok().flatten()
+}
+
 fn group_jid(raw: &str) -> Option<String> {
     jid::parse_group(raw).ok().map(|j| j.to_string())
 }
@@ -170,6 +187,7 @@ pub(crate) fn chats_upsert(event: &Event) -> Result<(), ApiError> {
 /// Group metadata: names, and the full member list when present.
 pub(crate) fn groups_upsert(event: &Event) -> Result<(), ApiError> {
     let upsert: GroupsUpsert = event.payload()?;
+    let me = me();
     apply(event, |store, now| {
         for g in upsert.groups {
             let Some(gid) = group_jid(&g.jid) else {
@@ -180,7 +198,7 @@ pub(crate) fn groups_upsert(event: &Event) -> Result<(), ApiError> {
                 continue;
             };
             let mut present = Vec::new();
-            for p in &participants {
+            for p in participants.iter().filter(|p| !is_me(p, me.as_ref())) {
                 if let Some(id) = store.upsert(&p.update())? {
                     store.set_membership(
                         id,
@@ -211,9 +229,14 @@ pub(crate) fn group_participants(event: &Event) -> Result<(), ApiError> {
             "group.participants: group is not a group JID",
         ));
     };
+    let me = me();
     apply(event, |store, now| {
         store.upsert_group(&gid, None)?;
-        for p in &change.participants {
+        for p in change
+            .participants
+            .iter()
+            .filter(|p| !is_me(p, me.as_ref()))
+        {
             let Some(id) = store.upsert(&p.update())? else {
                 continue;
             };

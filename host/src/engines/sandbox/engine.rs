@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::engines::{
-    ChatSettings, ChatState, MediaBlob, MessageRef, OutgoingMessage, SendError, SentAck,
+    ChatSettings, ChatState, GroupInfo, GroupSetting, JoinRequest, Joined, MediaBlob, MessageRef,
+    OutgoingMessage, ParticipantAction, ParticipantResult, SendError, SentAck,
 };
 
 /// The handle the engine trait needs: `start` spawns tasks holding an `Arc` of the engine.
@@ -96,6 +97,9 @@ impl Engine for Sandbox {
         jid: &Jid,
     ) -> Result<Option<Picture>, EngineError> {
         self.0.live(session)?;
+        if jid.is_group() {
+            return self.0.group_picture(session, jid);
+        }
         let c = self.0.known(jid)?;
         if c.picture_hidden {
             return Ok(None);
@@ -237,6 +241,99 @@ impl Engine for Sandbox {
     ) -> Result<MediaBlob, EngineError> {
         self.0.live(session)?;
         self.0.media_blob(session, message)
+    }
+
+    async fn group_metadata(&self, session: &str, group: &Jid) -> Result<GroupInfo, EngineError> {
+        self.0.group_metadata(session, group).await
+    }
+
+    async fn invite_info(&self, session: &str, code: &str) -> Result<GroupInfo, EngineError> {
+        self.0.invite_info(session, code).await
+    }
+
+    async fn create_group(
+        &self,
+        session: &str,
+        subject: &str,
+        participants: &[Jid],
+    ) -> Result<GroupInfo, EngineError> {
+        self.0.create_group(session, subject, participants).await
+    }
+
+    async fn set_group_subject(
+        &self,
+        session: &str,
+        group: &Jid,
+        subject: &str,
+    ) -> Result<(), EngineError> {
+        self.0.set_group_subject(session, group, subject).await
+    }
+
+    async fn set_group_description(
+        &self,
+        session: &str,
+        group: &Jid,
+        description: Option<&str>,
+    ) -> Result<(), EngineError> {
+        self.0
+            .set_group_description(session, group, description)
+            .await
+    }
+
+    async fn set_group_setting(
+        &self,
+        session: &str,
+        group: &Jid,
+        setting: GroupSetting,
+        on: bool,
+    ) -> Result<(), EngineError> {
+        self.0.set_group_setting(session, group, setting, on).await
+    }
+
+    async fn update_group_participants(
+        &self,
+        session: &str,
+        group: &Jid,
+        action: ParticipantAction,
+        participants: &[Jid],
+    ) -> Result<Vec<ParticipantResult>, EngineError> {
+        self.0
+            .update_group_participants(session, group, action, participants)
+            .await
+    }
+
+    async fn group_join_requests(
+        &self,
+        session: &str,
+        group: &Jid,
+    ) -> Result<Vec<JoinRequest>, EngineError> {
+        self.0.group_join_requests(session, group).await
+    }
+
+    async fn group_invite_code(
+        &self,
+        session: &str,
+        group: &Jid,
+        reset: bool,
+    ) -> Result<String, EngineError> {
+        self.0.group_invite_code(session, group, reset).await
+    }
+
+    async fn join_group(&self, session: &str, code: &str) -> Result<Joined, EngineError> {
+        self.0.join_group(session, code).await
+    }
+
+    async fn leave_group(&self, session: &str, group: &Jid) -> Result<(), EngineError> {
+        self.0.leave_group(session, group).await
+    }
+
+    async fn set_group_picture(
+        &self,
+        session: &str,
+        group: &Jid,
+        jpeg: Option<Vec<u8>>,
+    ) -> Result<Option<String>, EngineError> {
+        self.0.set_group_picture(session, group, jpeg).await
     }
 
     async fn shutdown(&self) {

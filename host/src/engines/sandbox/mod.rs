@@ -2,15 +2,18 @@
 //! authors and tests. A session pairs when a simulated phone scans its QR code or enters
 //! its pair code (control calls on the admin listener), or at once with `auto_pair`; live
 //! calls act on the world file; the control API can drop and restore a connection, unlink
-//! the device from the "phone", and inject inbound events.
+//! the device from the "phone", inject inbound events and make another admin change a
+//! group.
 
 mod control;
 mod engine;
+mod groups;
 mod messaging;
 mod sim;
 mod world;
 
 pub use engine::Sandbox;
+pub use groups::GroupChange;
 pub use messaging::{SendFailure, WireMessage};
 pub use world::{IndexedWorld, World};
 

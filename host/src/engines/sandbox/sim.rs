@@ -178,23 +178,19 @@ impl SandboxEngine {
         for chunk in chats.chunks(SYNC_CHUNK) {
             self.domain(session, "chats.upsert", json!({"chats": chunk}));
         }
-        for g in &w.groups {
-            let participants: Vec<Value> = g
-                .participants
-                .iter()
-                .map(|p| {
-                    let phone = self
-                        .world
-                        .contact(&Jid::parse(&p.lid).expect("validated at load"))
-                        .and_then(|c| c.phone_jid());
-                    json!({"lid": p.lid, "jid": phone, "role": p.role, "tag": p.tag})
-                })
-                .collect();
-            self.domain(
-                session,
-                "groups.upsert",
-                json!({"groups": [{"jid": g.jid, "subject": g.subject, "participants": participants}]}),
-            );
+        // Group metadata: the session's own copy of the world's groups, as changed
+        // since, with the account among the members.
+        match self.member_groups(session) {
+            Ok(groups) => {
+                for g in groups {
+                    self.domain(
+                        session,
+                        "groups.upsert",
+                        json!({"groups": [g.upsert_payload()]}),
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(session, error = %e, "sandbox groups unavailable"),
         }
     }
 

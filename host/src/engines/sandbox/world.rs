@@ -1,6 +1,9 @@
 //! The sandbox's simulated world, read from a JSON file (see `examples/sandbox-world.json`):
 //! contacts with LIDs, phone numbers, names, pictures and about texts; groups with
-//! subjects, participants, roles and nicknames; direct chats; a starting block list.
+//! full metadata (description, settings, owner, creation time, invite code, picture,
+//! pending join requests), participants with roles and nicknames, and the account's own
+//! role; groups the account is not in but may join by invite; direct chats; a starting
+//! block list.
 
 use gateway_sdk::Jid;
 use serde::Deserialize;
@@ -14,6 +17,9 @@ pub struct World {
     pub contacts: Vec<WorldContact>,
     #[serde(default)]
     pub groups: Vec<WorldGroup>,
+    /// Groups the account is not in (whatever `me` says), reachable by their invite code.
+    #[serde(default)]
+    pub other_groups: Vec<WorldGroup>,
     /// LIDs or phone JIDs blocked when a session first pairs.
     #[serde(default)]
     pub blocked: Vec<String>,
@@ -59,6 +65,28 @@ pub struct WorldPicture {
 pub struct WorldGroup {
     pub jid: String,
     pub subject: String,
+    pub description: Option<String>,
+    /// The creator's LID (a participant); none means the group's first superadmin.
+    pub owner: Option<String>,
+    /// Epoch ms.
+    pub created_at: Option<u64>,
+    #[serde(default)]
+    pub announce: bool,
+    #[serde(default)]
+    pub locked: bool,
+    #[serde(default)]
+    pub join_approval: bool,
+    #[serde(default)]
+    pub members_can_add: bool,
+    /// The account's own role here: `member` (default), `admin` or `superadmin`.
+    #[serde(default = "member")]
+    pub me: String,
+    /// The invite code; derived from the JID when absent.
+    pub invite_code: Option<String>,
+    pub picture: Option<WorldPicture>,
+    /// People waiting for an admin to let them in (LIDs of contacts).
+    #[serde(default)]
+    pub requests: Vec<String>,
     #[serde(default)]
     pub participants: Vec<WorldParticipant>,
 }
@@ -110,8 +138,24 @@ impl IndexedWorld {
                 }
             }
         }
-        for g in &world.groups {
+        let mut seen = std::collections::HashSet::new();
+        for g in world.groups.iter().chain(&world.other_groups) {
             gateway_sdk::jid::parse_group(&g.jid)?;
+            if !seen.insert(g.jid.as_str()) {
+                anyhow::bail!("group {} appears twice", g.jid);
+            }
+            if !matches!(g.me.as_str(), "member" | "admin" | "superadmin") {
+                anyhow::bail!(
+                    "group {}: me '{}' is not member/admin/superadmin",
+                    g.jid,
+                    g.me
+                );
+            }
+            for r in g.requests.iter().chain(&g.owner) {
+                if !by_lid.contains_key(r) {
+                    anyhow::bail!("group {} names {} who is not a contact", g.jid, r);
+                }
+            }
             for p in &g.participants {
                 if !by_lid.contains_key(&p.lid) {
                     anyhow::bail!(

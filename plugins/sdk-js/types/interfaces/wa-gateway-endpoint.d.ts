@@ -1,5 +1,5 @@
 /// <reference path="./wa-gateway-types.d.ts" />
-declare module 'wa:gateway/endpoint@0.1.2' {
+declare module 'wa:gateway/endpoint@0.1.3' {
   /**
    * Called once at load; must not touch host interfaces.
    */
@@ -12,9 +12,9 @@ declare module 'wa:gateway/endpoint@0.1.2' {
    * Receives one subscribed event. Errors are logged; the event is not redelivered.
    */
   export function onEvent(event: Event): void;
-  export type Manifest = import('wa:gateway/types@0.1.2').Manifest;
-  export type Request = import('wa:gateway/types@0.1.2').Request;
-  export type Response = import('wa:gateway/types@0.1.2').Response;
-  export type Error = import('wa:gateway/types@0.1.2').Error;
-  export type Event = import('wa:gateway/types@0.1.2').Event;
+  export type Manifest = import('wa:gateway/types@0.1.3').Manifest;
+  export type Request = import('wa:gateway/types@0.1.3').Request;
+  export type Response = import('wa:gateway/types@0.1.3').Response;
+  export type Error = import('wa:gateway/types@0.1.3').Error;
+  export type Event = import('wa:gateway/types@0.1.3').Event;
 }

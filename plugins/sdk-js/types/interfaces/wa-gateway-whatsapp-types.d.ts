@@ -1,4 +1,4 @@
-declare module 'wa:gateway/whatsapp-types@0.1.2' {
+declare module 'wa:gateway/whatsapp-types@0.1.3' {
   /**
    * A message on WhatsApp: its chat, its id, and its author (none = this account).
    */
@@ -56,5 +56,61 @@ declare module 'wa:gateway/whatsapp-types@0.1.2' {
   export interface WhatsappErrorFailed {
     tag: 'failed',
     val: string,
+  }
+  /**
+   * A member of a group as WhatsApp lists it; at least one of `jid` and `lid` is set.
+   */
+  export interface GroupParticipant {
+    /**
+     * The phone JID, when known.
+     */
+    jid?: string,
+    lid?: string,
+    /**
+     * `member`, `admin` or `superadmin` (the creator).
+     */
+    role: string,
+    /**
+     * Their nickname in this group, when WhatsApp tells it.
+     */
+    tag?: string,
+  }
+  /**
+   * A group's metadata as WhatsApp answers it. The session's own account is among
+   * `participants` when it is a member.
+   */
+  export interface GroupInfo {
+    jid: string,
+    subject: string,
+    description?: string,
+    /**
+     * The creator's JID.
+     */
+    owner?: string,
+    /**
+     * Epoch ms of the group's creation.
+     */
+    createdAt?: bigint,
+    /**
+     * Only admins send messages.
+     */
+    announce: boolean,
+    /**
+     * Only admins edit the subject, description and picture.
+     */
+    locked: boolean,
+    /**
+     * Admins approve who joins.
+     */
+    joinApproval: boolean,
+    /**
+     * Members (not only admins) may add members.
+     */
+    membersCanAdd: boolean,
+    /**
+     * The member count (may exceed `participants` when WhatsApp sent a summary).
+     */
+    size: number,
+    participants: Array<GroupParticipant>,
   }
 }

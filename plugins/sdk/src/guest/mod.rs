@@ -13,6 +13,7 @@ pub mod schema;
 
 pub mod chats;
 pub mod events;
+pub mod groups;
 pub mod log;
 pub mod media;
 pub mod outbox;

@@ -14,8 +14,10 @@ use crate::testing::whatsapp as send_imp;
 #[cfg(target_arch = "wasm32")]
 use whatsapp_read as read_imp;
 
-pub use super::bindings::wa::gateway::whatsapp_types::WhatsappError;
-pub use whatsapp_read::{BlockedContact, OnWhatsapp, Picture};
+pub use super::bindings::wa::gateway::whatsapp_types::{
+    GroupInfo, GroupParticipant, WhatsappError,
+};
+pub use whatsapp_read::{BlockedContact, Identity, OnWhatsapp, Picture};
 
 impl From<WhatsappError> for ApiError {
     fn from(e: WhatsappError) -> Self {
@@ -53,6 +55,22 @@ pub fn about(jid: &str) -> Result<String, WhatsappError> {
 /// The account's block list.
 pub fn blocklist() -> Result<Vec<BlockedContact>, WhatsappError> {
     read_imp::blocklist()
+}
+
+/// The session's own account (works while disconnected); `None` when never paired.
+pub fn self_identity() -> Result<Option<Identity>, WhatsappError> {
+    read_imp::self_identity()
+}
+
+/// A group's metadata and members, read from WhatsApp; `NotFound` when there is no such
+/// group or the account is not in it.
+pub fn group_metadata(group: &str) -> Result<GroupInfo, WhatsappError> {
+    read_imp::group_metadata(group)
+}
+
+/// What an invite code leads to, without joining; `Invalid` for an unknown code.
+pub fn invite_info(code: &str) -> Result<GroupInfo, WhatsappError> {
+    read_imp::invite_info(code)
 }
 
 pub fn block(jid: &str) -> Result<(), WhatsappError> {

@@ -14,6 +14,7 @@
 
 pub(crate) mod chats;
 pub(crate) mod events;
+pub(crate) mod groups;
 pub(crate) mod log;
 pub(crate) mod media;
 pub(crate) mod outbox;
@@ -25,6 +26,7 @@ pub(crate) mod whatsapp;
 
 pub use chats::ChatsWorld;
 pub use events::{EmittedEvent, EventBusWorld};
+pub use groups::{FakeGroup, GroupsWorld};
 pub use media::MediaWorld;
 pub use outbox::{OutboxItem, OutboxWorld};
 pub use sessions::SessionWorld;
@@ -136,6 +138,7 @@ impl TestHost {
         outbox::reset();
         media::reset();
         chats::reset();
+        groups::reset();
         let manifest = dispatch::manifest_of::<P>();
         events::reset(manifest.name());
         set_call(None);
@@ -176,6 +179,11 @@ impl TestHost {
     /// deletions); they share the fake connection of [`TestHost::whatsapp`].
     pub fn chats(&self) -> ChatsWorld {
         ChatsWorld
+    }
+
+    /// The fake groups (`whatsapp-groups` and the group look-ups of `whatsapp-read`).
+    pub fn groups(&self) -> GroupsWorld {
+        GroupsWorld
     }
 
     /// The events the plugin emitted through `event-bus`, and its emit grant.

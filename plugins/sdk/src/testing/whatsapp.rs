@@ -124,6 +124,16 @@ pub(crate) fn check_phone(phone: &str) -> Result<OnWhatsapp, WhatsappError> {
 }
 
 pub(crate) fn profile_picture(jid: &str) -> Result<Option<Picture>, WhatsappError> {
+    if crate::jid::parse_group(jid).is_ok() {
+        let picture = super::groups::group_metadata(jid)
+            .map(|_| super::groups::GroupsWorld.get(jid).and_then(|g| g.picture))?;
+        return Ok(picture.map(|id| Picture {
+            url: format!("https://pps.example/{id}.jpg"),
+            kind: "image".into(),
+            direct_path: format!("/v/{id}"),
+            id,
+        }));
+    }
     live(|w| {
         let c = w.known(&person(jid)?)?;
         if c.picture_hidden {
@@ -154,6 +164,8 @@ pub(crate) fn blocklist() -> Result<Vec<BlockedContact>, WhatsappError> {
             .collect())
     })
 }
+
+pub(crate) use super::groups::{group_metadata, invite_info, self_identity};
 
 pub(crate) fn block(jid: &str) -> Result<(), WhatsappError> {
     live(|w| {

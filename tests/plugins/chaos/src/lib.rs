@@ -314,6 +314,10 @@ impl Plugin for Chaos {
             .on("chats.update", record_event)
             .on("chats.delete", record_event)
             .on("history.sync", record_event)
+            .on("groups.upsert", record_event)
+            .on("groups.update", record_event)
+            .on("group.participants", record_event)
+            .on("group.join_request", record_event)
     }
 }
 
