@@ -7,8 +7,14 @@
 //! speaks within the header read timeout (a byte that could start the HTTP/2 preface is
 //! not enough); afterwards it is closed when it stays silent for the idle timeout or when
 //! a write to a client that stopped reading stalls for the write timeout.
+//!
+//! A bug in the gateway that panics while answering costs that one request a 500 envelope,
+//! not the connection (and every request pipelined or multiplexed on it).
 
 use super::Response;
+use super::envelope::error_response;
+use futures::FutureExt;
+use gateway_sdk::ApiError;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -109,6 +115,22 @@ impl CloseOnError {
     }
 }
 
+/// Runs the request's future; a panic inside it is logged and answered as `internal`.
+async fn answer_even_if_it_panics(fut: impl Future<Output = Response>) -> Response {
+    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "a request panicked inside the gateway");
+            error_response(&ApiError::internal("the request failed inside the gateway"))
+        }
+    }
+}
+
 /// Takes a connection slot, then accepts; `None` after a failed accept (out of file
 /// descriptors and the like), which backs off briefly.
 async fn accept_within(
@@ -172,7 +194,7 @@ pub async fn serve<S, F>(
         let service = service.clone();
         let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
             let close = CloseOnError::for_request(&req);
-            let fut = service(req, peer);
+            let fut = answer_even_if_it_panics(service(req, peer));
             async move { Ok::<_, std::convert::Infallible>(close.apply(fut.await)) }
         });
         let builder = builder.clone();
@@ -198,5 +220,87 @@ pub async fn serve<S, F>(
         _ = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!("grace period over; closing remaining connections");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Sends `path` on one keep-alive connection and reads one answer's head and body.
+    async fn get(conn: &mut tokio::net::TcpStream, path: &str) -> (u16, String) {
+        let req = format!("GET {path} HTTP/1.1\r\nhost: t\r\n\r\n");
+        conn.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "the connection closed: {}",
+                String::from_utf8_lossy(&buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    let status = head[9..12].parse().unwrap();
+                    return (status, body[..len].to_owned());
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_panics_gets_a_500_envelope_and_the_connection_lives_on() {
+        let listener = Listener::bind("test", "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = ServerLimits {
+            read_buffer_bytes: 64 << 10,
+            header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
+            max_connections: 4,
+            shutdown_grace: Duration::from_secs(1),
+        };
+        let service = Arc::new(
+            |req: http::Request<Incoming>, _peer: SocketAddr| async move {
+                if req.uri().path() == "/boom" {
+                    panic!("a bug");
+                }
+                super::super::envelope::json_response(200, &serde_json::json!({"ok": true}))
+            },
+        );
+        let (stop, stopped) = watch::channel(false);
+        let server = tokio::spawn(serve(listener, limits, service, stopped));
+
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (status, body) = get(&mut conn, "/boom").await;
+        assert_eq!(status, 500);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal", "{body}");
+        assert_eq!(
+            body["error"]["message"],
+            "the request failed inside the gateway"
+        );
+        // The same connection serves the next request.
+        let (status, body) = get(&mut conn, "/fine").await;
+        assert_eq!(status, 200);
+        assert_eq!(body, r#"{"ok":true}"#);
+
+        stop.send(true).unwrap();
+        drop(conn);
+        server.await.unwrap();
     }
 }
