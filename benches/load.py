@@ -59,12 +59,13 @@ def world(path):
     return contacts[7]["lid"]
 
 
-def start(tmp, watch=False):
-    plugins = os.path.join(tmp, "plugins")
-    os.makedirs(plugins, exist_ok=True)
-    for name in ("sessions", "contacts"):
-        shutil.copy(os.path.join(ROOT, "target", "plugins", f"{name}.wasm"), plugins)
-    shutil.copy(os.path.join(ROOT, "target", "test-plugins", "chaos.wasm"), plugins)
+def launch(tmp, plugins, extra, watch=False):
+    """Starts the release gateway in `tmp` with `plugins` (paths under target/, without
+    .wasm) and the TOML sections in `extra`; returns (process, api, admin, config path)."""
+    folder = os.path.join(tmp, "plugins")
+    os.makedirs(folder, exist_ok=True)
+    for plugin in plugins:
+        shutil.copy(os.path.join(ROOT, "target", f"{plugin}.wasm"), folder)
     config = os.path.join(tmp, "gateway.toml")
     with open(config, "w") as f:
         f.write(f"""
@@ -76,16 +77,12 @@ listen = "127.0.0.1:0"
 [storage]
 data_dir = "{tmp}/data"
 [plugins]
-dir = "{plugins}"
+dir = "{folder}"
 watch = {"true" if watch else "false"}
 watch_debounce_ms = 50
-[engine.sandbox]
-world = "{tmp}/world.json"
-auto_pair = true
-connect_delay_ms = 10
 [log]
 level = "warn"
-""")
+{extra}""")
     proc = subprocess.Popen([BIN, "--config", config, "serve"], stdout=subprocess.PIPE,
                             stderr=open(os.path.join(tmp, "gateway.log"), "w"), text=True)
     addrs = {}
@@ -97,6 +94,20 @@ level = "warn"
         if m:
             addrs[m.group(1)] = m.group(2)
     return proc, addrs["api"], addrs["admin"], config
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def start(tmp, watch=False):
+    return launch(tmp, ["plugins/sessions", "plugins/contacts", "test-plugins/chaos"], f"""
+[engine.sandbox]
+world = "{tmp}/world.json"
+auto_pair = true
+connect_delay_ms = 10
+""", watch)
 
 
 WRK_LINE = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$")

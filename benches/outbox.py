@@ -21,15 +21,13 @@ Knobs: CONNS=64 THREADS=2 DURATION=10s ACCEPT_SAMPLES=200 WORKERS=(one per core)
 
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from load import BIN, ROOT, THREADS, CONNS, DURATION, WORKERS, http, wrk  # noqa: E402
+from load import ROOT, THREADS, CONNS, DURATION, WORKERS, http, launch, percentile, wrk  # noqa: E402
 
 SAMPLES = int(os.environ.get("ACCEPT_SAMPLES", "200"))
 DRAIN_LIMIT = int(os.environ.get("DRAIN_LIMIT_SECS", "600"))
@@ -41,23 +39,7 @@ ALICE = "6281234567890@s.whatsapp.net"
 
 
 def start(tmp):
-    plugins = os.path.join(tmp, "plugins")
-    os.makedirs(plugins, exist_ok=True)
-    for name in ("sessions", "contacts", "messages", "chats"):
-        shutil.copy(os.path.join(ROOT, "target", "plugins", f"{name}.wasm"), plugins)
-    config = os.path.join(tmp, "gateway.toml")
-    with open(config, "w") as f:
-        f.write(f"""
-[server]
-listen = "127.0.0.1:0"
-{'worker_threads = ' + str(int(WORKERS)) if WORKERS else ''}
-[admin]
-listen = "127.0.0.1:0"
-[storage]
-data_dir = "{tmp}/data"
-[plugins]
-dir = "{plugins}"
-watch = false
+    proc, api, admin, _ = launch(tmp, [f"plugins/{p}" for p in ("sessions", "contacts", "messages", "chats")], f"""
 [engine.sandbox]
 world = "{ROOT}/examples/sandbox-world.json"
 auto_pair = true
@@ -70,25 +52,8 @@ default_rate_per_hour = 1000000000
 max_pending_per_session = 10000000
 [quotas]
 max_stored_bytes_per_org = 0
-[log]
-level = "warn"
 """)
-    proc = subprocess.Popen([BIN, "--config", config, "serve"], stdout=subprocess.PIPE,
-                            stderr=open(os.path.join(tmp, "gateway.log"), "w"), text=True)
-    addrs = {}
-    while len(addrs) < 2:
-        line = proc.stdout.readline()
-        if not line:
-            sys.exit("gateway exited; see " + os.path.join(tmp, "gateway.log"))
-        m = re.match(r"listening (\w+) (\S+)", line)
-        if m:
-            addrs[m.group(1)] = m.group(2)
-    return proc, addrs["api"], addrs["admin"]
-
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))]
+    return proc, api, admin
 
 
 def drain(api, session, auth, send, headers):

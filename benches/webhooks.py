@@ -24,12 +24,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from load import BIN, ROOT, http  # noqa: E402
+from load import http, launch, percentile  # noqa: E402
 
 TARGETS = int(os.environ.get("TARGETS", "10"))
 EVENTS = int(os.environ.get("EVENTS", "3000"))
@@ -63,22 +62,7 @@ def log(message):
 
 
 def start(tmp):
-    plugins = os.path.join(tmp, "plugins")
-    os.makedirs(plugins, exist_ok=True)
-    for name in ("sessions", "webhooks"):
-        shutil.copy(os.path.join(ROOT, "target", "plugins", f"{name}.wasm"), plugins)
-    config = os.path.join(tmp, "gateway.toml")
-    with open(config, "w") as f:
-        f.write(f"""
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[storage]
-data_dir = "{tmp}/data"
-[plugins]
-dir = "{plugins}"
-watch = false
+    proc, api, admin, _ = launch(tmp, ["plugins/sessions", "plugins/webhooks"], """
 [engine.sandbox]
 auto_pair = true
 connect_delay_ms = 10
@@ -87,31 +71,14 @@ max_queued_per_session = 100000
 [webhooks]
 allow_http = true
 allow_private_targets = true
-[log]
-level = "warn"
 """)
-    proc = subprocess.Popen([BIN, "--config", config, "serve"], stdout=subprocess.PIPE,
-                            stderr=open(os.path.join(tmp, "gateway.log"), "w"), text=True)
-    addrs = {}
-    while len(addrs) < 2:
-        line = proc.stdout.readline()
-        if not line:
-            sys.exit("gateway exited; see " + os.path.join(tmp, "gateway.log"))
-        m = re.match(r"listening (\w+) (\S+)", line)
-        if m:
-            addrs[m.group(1)] = m.group(2)
-    return proc, addrs["api"], addrs["admin"]
+    return proc, api, admin
 
 
 def arrivals(port, reset=False):
     url = f"http://127.0.0.1:{port}/{'_reset' if reset else '_all'}"
     with urllib.request.urlopen(url) as r:
         return json.loads(r.read())
-
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))]
 
 
 def main():
