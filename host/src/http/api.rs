@@ -113,7 +113,7 @@ async fn dispatch(
         .and_then(|v| v.parse::<u64>().ok())
         && len > max_body
     {
-        return Err(body::too_large(max_body));
+        return Err(body::refuse_declared(req.into_body(), len, max_body).await);
     }
     let matched = matched?;
     let target = matched.target.clone();

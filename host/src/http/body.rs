@@ -15,6 +15,26 @@ pub(crate) fn too_large(max: u64) -> ApiError {
     .with_detail("maxBytes", max)
 }
 
+/// The most of a refused body read and thrown away so the client hears the answer.
+const LINGER_BYTES: u64 = 8 << 20;
+/// How long a refused body is drained at most.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// The 413 for a body whose declared length is over `max`, answered once the client has
+/// sent it (up to [`LINGER_BYTES`], within [`LINGER_TIME`]), as nginx's lingering close
+/// does: closing a socket with unread data resets it, and a client still sending then
+/// sees a broken pipe instead of the answer.
+pub(crate) async fn refuse_declared(body: Incoming, declared: u64, max: u64) -> ApiError {
+    if declared <= LINGER_BYTES {
+        let drain = async {
+            let mut body = body;
+            while let Some(Ok(_)) = body.frame().await {}
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+    }
+    too_large(max)
+}
+
 /// Reads the whole body, refusing more than `max` bytes or taking longer than `timeout`.
 pub(crate) async fn read(body: Incoming, max: u64, timeout: Duration) -> Result<Bytes, ApiError> {
     // Most requests (GET, DELETE, bodiless POST) have nothing to wait for: no timer needed.
