@@ -751,6 +751,7 @@ fn groups_routes_act_on_whatsapp_with_its_codes_and_refusals() {
     let r = g.get(&at(&format!("/{gid}/requests")), &key);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"][0]["jid"], jid(CAROL));
+    assert_eq!(r.json()["data"][0]["lid"], format!("{CAROL_LID}@lid"));
     assert!(r.json()["data"][0]["requestedAt"].as_u64().unwrap() > 1_600_000_000_000);
     assert_eq!(r.json()["nextCursor"], Value::Null);
     for _ in 0..2 {

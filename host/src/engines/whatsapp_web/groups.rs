@@ -25,7 +25,7 @@ const ALREADY_MEMBER: u16 = 304;
 const INVITE_LINK_PREFIX: &str = "https://chat.whatsapp.com/";
 
 /// WhatsApp's refusal of a group IQ as the engine error the sandbox gives for it.
-fn refused(e: GroupError) -> EngineError {
+pub(super) fn refused(e: GroupError) -> EngineError {
     if let Some(r) = e.server_rejection() {
         let why = format!("WhatsApp refused the group call: {} {}", r.code, r.text);
         return match r.code {
@@ -334,24 +334,57 @@ pub(super) async fn group_join_requests(
         .get_membership_requests(group_jid(group)?)
         .await
         .map_err(refused)?;
-    let mut list = Vec::with_capacity(requests.len());
-    for r in requests {
-        // WhatsApp names the requester by one address; the other from the LID map.
-        let other = match client.get_lid_pn_entry(&r.jid).await {
+    // WhatsApp names each requester by one address; the other comes from the LID map.
+    let mut other: Vec<Option<whatsapp_rust::Jid>> = Vec::with_capacity(requests.len());
+    for r in &requests {
+        other.push(match client.get_lid_pn_entry(&r.jid).await {
             Ok(Some(e)) if r.jid.is_lid() => Some(whatsapp_rust::Jid::pn(&*e.phone_number)),
             Ok(Some(e)) => Some(whatsapp_rust::Jid::lid(&*e.lid)),
             _ => None,
-        };
-        let (lid, pn) = person(&r.jid, other.as_ref());
-        list.push(JoinRequest {
-            jid: pn
-                .or_else(|| lid.clone())
-                .unwrap_or_else(|| jid_string(&r.jid)),
-            lid,
-            requested_at: r.request_time.map(|t| t.saturating_mul(1000)),
         });
     }
-    Ok(list)
+    // Phone numbers it does not map yet are asked about in one look-up; the list is
+    // complete without it, so a failed look-up leaves their LIDs unknown.
+    let unmapped: Vec<whatsapp_rust::Jid> = requests
+        .iter()
+        .zip(&other)
+        .filter(|(r, o)| o.is_none() && r.jid.is_pn())
+        .map(|(r, _)| r.jid.clone())
+        .collect();
+    if !unmapped.is_empty()
+        && let Ok(found) = client.contacts().is_on_whatsapp(&unmapped).await
+    {
+        for f in found {
+            let pn = if f.jid.is_lid() {
+                f.pn_jid
+            } else {
+                Some(f.jid.clone())
+            };
+            let lid = f.lid.or_else(|| f.jid.is_lid().then(|| f.jid.clone()));
+            let (Some(pn), Some(lid)) = (pn, lid) else {
+                continue;
+            };
+            for (r, o) in requests.iter().zip(other.iter_mut()) {
+                if o.is_none() && r.jid.user == pn.user {
+                    *o = Some(lid.clone());
+                }
+            }
+        }
+    }
+    Ok(requests
+        .iter()
+        .zip(&other)
+        .map(|(r, o)| {
+            let (lid, pn) = person(&r.jid, o.as_ref());
+            JoinRequest {
+                jid: pn
+                    .or_else(|| lid.clone())
+                    .unwrap_or_else(|| jid_string(&r.jid)),
+                lid,
+                requested_at: r.request_time.map(|t| t.saturating_mul(1000)),
+            }
+        })
+        .collect())
 }
 
 pub(super) async fn group_invite_code(

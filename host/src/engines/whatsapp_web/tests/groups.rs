@@ -194,6 +194,8 @@ async fn an_admin_runs_a_group_on_whatsapp_with_its_answers_per_participant() {
     let requests = e.group_join_requests(&s, &group).await.unwrap();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].jid, format!("{CAROL}@s.whatsapp.net"));
+    let carol_lid = h.standin.user_jids(CAROL).unwrap().lid.to_string();
+    assert_eq!(requests[0].lid.as_deref(), Some(carol_lid.as_str()));
     assert!(
         requests[0]
             .requested_at
@@ -360,4 +362,66 @@ async fn whatsapp_refuses_a_member_and_a_stranger_and_invites_let_them_in() {
         e.join_group(&s, "NoSuchCode").await,
         Err(EngineError::Invalid(_))
     ));
+}
+
+#[test]
+fn whatsapps_refusals_map_to_the_errors_the_sandbox_gives() {
+    use whatsapp_rust::IqError;
+    use whatsapp_rust::features::GroupError;
+    let rejected = |code| {
+        crate::engines::whatsapp_web::groups::refused(GroupError::Iq(IqError::ServerError {
+            code,
+            text: "refused".into(),
+            error_type: None,
+            backoff: None,
+        }))
+    };
+    let kind = |e: EngineError| match e {
+        EngineError::NotConnected(_) => "not connected",
+        EngineError::NotFound(_) => "not found",
+        EngineError::Invalid(_) => "invalid",
+        EngineError::Forbidden(_) => "forbidden",
+        EngineError::RateLimited(_) => "rate limited",
+        EngineError::Unsupported(_) => "unsupported",
+        EngineError::Failed(_) => "failed",
+    };
+    for (code, want) in [
+        (400, "invalid"),
+        (401, "forbidden"),
+        (403, "forbidden"),
+        (404, "not found"),
+        (406, "invalid"),
+        (409, "invalid"),
+        (410, "invalid"),
+        (429, "rate limited"),
+        (500, "failed"),
+        (501, "unsupported"),
+        (503, "failed"),
+    ] {
+        assert_eq!(kind(rejected(code)), want, "IQ error {code}");
+    }
+    assert_eq!(
+        kind(crate::engines::whatsapp_web::groups::refused(
+            GroupError::Iq(IqError::NotConnected)
+        )),
+        "not connected"
+    );
+    assert_eq!(
+        kind(crate::engines::whatsapp_web::groups::refused(
+            GroupError::Iq(IqError::Timeout)
+        )),
+        "failed"
+    );
+    assert_eq!(
+        kind(crate::engines::whatsapp_web::groups::refused(
+            GroupError::InvalidRequest("empty".into())
+        )),
+        "invalid"
+    );
+    assert_eq!(
+        kind(crate::engines::whatsapp_web::groups::refused(
+            GroupError::DescriptionConflict
+        )),
+        "invalid"
+    );
 }
