@@ -121,7 +121,10 @@ fn group_jid(group: &Jid) -> Result<whatsapp_rust::Jid, EngineError> {
 /// WhatsApp's answers matched to the people asked about, in the order asked: by JID
 /// (WhatsApp echoes the one asked, or answers a LID with its phone number), else by
 /// position. Someone WhatsApp did not answer for is left out.
-fn per_participant(asked: &[Jid], answers: &[ParticipantChangeResponse]) -> Vec<ParticipantResult> {
+pub(super) fn per_participant(
+    asked: &[Jid],
+    answers: &[ParticipantChangeResponse],
+) -> Vec<ParticipantResult> {
     asked
         .iter()
         .enumerate()
@@ -135,7 +138,7 @@ fn per_participant(asked: &[Jid], answers: &[ParticipantChangeResponse]) -> Vec<
                             .as_ref()
                             .is_some_and(|p| jid_string(p) == want)
                 })
-                .or_else(|| (answers.len() == asked.len()).then(|| &answers[i]))?;
+                .or_else(|| answers.get(i).filter(|_| answers.len() == asked.len()))?;
             // An unreadable code is still a refusal.
             let code = answer
                 .error

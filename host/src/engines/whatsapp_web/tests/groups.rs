@@ -425,3 +425,60 @@ fn whatsapps_refusals_map_to_the_errors_the_sandbox_gives() {
         "invalid"
     );
 }
+
+#[test]
+fn answers_per_participant_are_matched_to_whom_was_asked() {
+    use whatsapp_rust::NodeBuilder;
+    use whatsapp_rust::wacore::iq::groups::AddParticipantsIq;
+    use whatsapp_rust::wacore::iq::spec::IqSpec as _;
+    let answer = |children: Vec<whatsapp_rust::wacore_binary::Node>| {
+        let reply = NodeBuilder::new("iq")
+            .attr("type", "result")
+            .children([NodeBuilder::new("add").children(children).build()])
+            .build();
+        AddParticipantsIq::new(&whatsapp_rust::Jid::group("120363000000000001"), &[])
+            .parse_response(&reply.as_node_ref())
+            .unwrap()
+    };
+    let participant = |jid: whatsapp_rust::Jid, pn: Option<&str>, error: Option<&str>| {
+        let mut b = NodeBuilder::new("participant").attr("jid", jid);
+        if let Some(pn) = pn {
+            b = b.attr("phone_number", whatsapp_rust::Jid::pn(pn));
+        }
+        if let Some(e) = error {
+            b = b.attr("error", e);
+        }
+        b.build()
+    };
+    let asked = [pn(BOB), pn(CAROL), pn(DAN)];
+    // Out of order, Bob answered by his LID with his number, Dan not answered at all.
+    let answers = answer(vec![
+        participant(whatsapp_rust::Jid::pn(CAROL), None, Some("408")),
+        participant(whatsapp_rust::Jid::lid(BOB_LID), Some(BOB), None),
+    ]);
+    assert_eq!(
+        codes(&crate::engines::whatsapp_web::groups::per_participant(
+            &asked, &answers
+        )),
+        [
+            (format!("{BOB}@s.whatsapp.net"), 200),
+            (format!("{CAROL}@s.whatsapp.net"), 408)
+        ]
+    );
+    // As many answers as people asked, under names it cannot match: by position; an
+    // unreadable code is a refusal.
+    let answers = answer(vec![
+        participant(whatsapp_rust::Jid::lid("1"), None, Some("409")),
+        participant(whatsapp_rust::Jid::lid("2"), None, Some("x")),
+        participant(whatsapp_rust::Jid::lid("3"), None, None),
+    ]);
+    assert_eq!(
+        codes(&crate::engines::whatsapp_web::groups::per_participant(
+            &asked, &answers
+        ))
+        .iter()
+        .map(|c| c.1)
+        .collect::<Vec<_>>(),
+        [409, 500, 200]
+    );
+}
