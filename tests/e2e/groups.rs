@@ -22,10 +22,15 @@ const DIEGO: &str = "300991234567002@lid";
 const ESHA_PN: &str = "919876543210@s.whatsapp.net";
 const GRACE: &str = "300991234567005@lid";
 /// A 1×1 JPEG's first bytes are enough for the sandbox.
-const JPEG_B64: &str = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAP//////////////////////////////////////////////////////////////////////////////////////wAALCAABAAEBAREA/8QAFAABAAAAAAAAAAAAAAAAAAAACf/EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEAAD8AKp//2Q==";
+pub(crate) const JPEG_B64: &str = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAP//////////////////////////////////////////////////////////////////////////////////////wAALCAABAAEBAREA/8QAFAABAAAAAAAAAAAAAAAAAAAACf/EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEAAD8AKp//2Q==";
 
 fn gateway() -> Gateway {
-    let mut o = Options::default();
+    Gateway::with(with_groups(Options::default()))
+}
+
+/// `o` with the groups plugin loaded, granted what it calls, allowed to emit its events
+/// and to take a picture's body.
+pub(crate) fn with_groups(mut o: Options) -> Options {
     o.plugins.push("groups".into());
     o.max_body_bytes = 1 << 20;
     o.grants.push((
@@ -39,7 +44,7 @@ fn gateway() -> Gateway {
         ],
     ));
     o.extra_toml = "[plugins.emits]\ngroups = [\"groups.*\", \"group.*\"]\n".into();
-    Gateway::with(o)
+    o
 }
 
 /// A working session whose group store holds the world's three groups.

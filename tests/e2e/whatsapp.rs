@@ -588,3 +588,295 @@ fn sends_get_receipts_and_inbound_messages_survive_kill_9_stored_once() {
     });
     assert!(settled, "still held: {:?}", standin.pending_for(&device));
 }
+
+/// The real engine with the groups plugin (API.md §4) loaded beside the default ones.
+fn groups_gateway(standin: &StandIn) -> Gateway {
+    Gateway::with(crate::groups::with_groups(Options {
+        engine: "whatsapp-rust",
+        whatsapp_toml: format!("server_url = {:?}", standin.url()),
+        ..Options::default()
+    }))
+}
+
+#[test]
+fn groups_routes_act_on_whatsapp_with_its_codes_and_refusals() {
+    const DAN: &str = "15550200004";
+    const NOBODY: &str = "15550299999";
+    let standin = world();
+    standin.add_contact(Contact::new(DAN, "Dan"));
+    let g = groups_gateway(&standin);
+    let key = g.key("org_real_groups", &["read", "send", "manage"]);
+    let s = pair_by_qr(&g, &key, &standin);
+    let at = |rest: &str| format!("/sessions/{s}/groups{rest}");
+    let jid = |phone: &str| format!("{phone}@s.whatsapp.net");
+    let me = jid(ME);
+
+    // createGroup: 201, the account superadmin, itself ignored among the participants.
+    let r = g.post(
+        &at(""),
+        &key,
+        json!({"name": "Launch", "participants": [jid(BOB), jid(CAROL), me]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    assert_eq!(created["subject"], "Launch");
+    assert_eq!(created["myRole"], "superadmin");
+    assert_eq!(created["participantCount"], 3);
+    assert_eq!(created["ownerJid"], me.as_str());
+    let gid = created["groupJid"].as_str().unwrap().to_owned();
+    let group: wa_standin::Jid = gid.parse().unwrap();
+    let server = || standin.group(&group).expect("the group is on the server");
+    assert!(server().is_member(BOB) && server().is_member(CAROL));
+
+    // updateGroup: every field lands on WhatsApp; refresh reads it back.
+    let r = g.call(
+        "PATCH",
+        &at(&format!("/{gid}")),
+        &key,
+        Some(
+            json!({"subject": "Launch Q3", "description": "Ship it", "announce": true,
+                    "locked": true, "joinApproval": true, "membersCanAdd": false}),
+        ),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let on_server = server();
+    assert_eq!(on_server.subject, "Launch Q3");
+    assert_eq!(on_server.description.as_deref(), Some("Ship it"));
+    let settings = on_server.settings;
+    assert!(settings.announcement && settings.locked && settings.membership_approval);
+    assert_eq!(
+        settings.member_add_mode,
+        wa_standin::MemberAddMode::AdminAdd
+    );
+    let r = g.call(
+        "PATCH",
+        &at(&format!("/{gid}")),
+        &key,
+        Some(json!({"description": "Ship it by Friday"})),
+    );
+    assert_eq!(r.status, 204, "replacing a description: {}", r.text());
+    let fresh = g.get(&at(&format!("/{gid}?refresh=true")), &key);
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    let fresh = fresh.json();
+    assert_eq!(
+        (
+            fresh["subject"].clone(),
+            fresh["description"].clone(),
+            fresh["isAnnounce"].clone(),
+            fresh["isLocked"].clone(),
+            fresh["joinApproval"].clone(),
+            fresh["membersCanAdd"].clone()
+        ),
+        (
+            json!("Launch Q3"),
+            json!("Ship it by Friday"),
+            json!(true),
+            json!(true),
+            json!(true),
+            json!(false)
+        )
+    );
+
+    // Members: WhatsApp's code per participant; promote, demote, remove.
+    let r = g.post(
+        &at(&format!("/{gid}/members?results=true")),
+        &key,
+        json!({"participants": [jid(DAN), jid(BOB), jid(NOBODY)]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["data"],
+        json!([{"jid": jid(DAN), "code": 200}, {"jid": jid(BOB), "code": 409},
+               {"jid": jid(NOBODY), "code": 404}])
+    );
+    assert!(server().is_member(DAN));
+    let bob_lid = format!("{BOB_LID}@lid");
+    let r = g.post(
+        &at(&format!("/{gid}/members/{bob_lid}/promote")),
+        &key,
+        json!({}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        server().role_of(BOB),
+        Some(wa_standin::ParticipantRole::Admin)
+    );
+    g.post(
+        &at(&format!("/{gid}/members/{}/promote", jid(NOBODY))),
+        &key,
+        json!({}),
+    )
+    .assert_error(404, "not_found");
+    let r = g.post(
+        &at(&format!("/{gid}/members/{}/demote", jid(BOB))),
+        &key,
+        json!({}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        server().role_of(BOB),
+        Some(wa_standin::ParticipantRole::Member)
+    );
+    for _ in 0..2 {
+        let r = g.delete(&at(&format!("/{gid}/members/{}", jid(CAROL))), &key);
+        assert_eq!(r.status, 204, "removing (again is a no-op): {}", r.text());
+    }
+    assert!(!server().is_member(CAROL));
+
+    // Invites: read, revoke (the old code stops at once), what a code leads to.
+    let r = g.get(&at(&format!("/{gid}/invite")), &key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let old = server().invite_code;
+    assert_eq!(
+        r.json(),
+        json!({"invite": format!("https://chat.whatsapp.com/{old}"), "code": old})
+    );
+    let r = g.delete(&at(&format!("/{gid}/invite")), &key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let code = server().invite_code;
+    assert_ne!(code, old);
+    assert_eq!(r.json()["code"], code.as_str());
+    let info = g.get(&at(&format!(":inviteInfo?invite={code}")), &key);
+    assert_eq!(info.status, 200, "{}", info.text());
+    assert_eq!(
+        info.json(),
+        json!({"groupJid": gid, "subject": "Launch Q3", "description": "Ship it by Friday",
+               "participantCount": 3, "joinApproval": true})
+    );
+    g.get(&at(&format!(":inviteInfo?invite={old}")), &key)
+        .assert_error(400, "validation_error");
+
+    // Join requests: Carol asks by link (approval is on); the account approves her.
+    assert!(!standin.join_group_by_invite(CAROL, &code).unwrap());
+    let r = g.get(&at(&format!("/{gid}/requests")), &key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"][0]["jid"], jid(CAROL));
+    assert_eq!(r.json()["data"][0]["lid"], format!("{CAROL_LID}@lid"));
+    assert!(r.json()["data"][0]["requestedAt"].as_u64().unwrap() > 1_600_000_000_000);
+    assert_eq!(r.json()["nextCursor"], Value::Null);
+    for _ in 0..2 {
+        let r = g.post(
+            &at(&format!("/{gid}/members:approve")),
+            &key,
+            json!({"participants": [jid(CAROL)]}),
+        );
+        assert_eq!(r.status, 204, "approving (again is a no-op): {}", r.text());
+    }
+    assert!(server().is_member(CAROL));
+    let r = g.get(&at(&format!("/{gid}/requests")), &key);
+    assert_eq!(r.json()["data"], json!([]));
+
+    // The picture: set, read back, removed.
+    let r = g.call(
+        "PUT",
+        &at(&format!("/{gid}/picture")),
+        &key,
+        Some(json!({"data": crate::groups::JPEG_B64})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(server().picture.map(|p| p.id), Some(id.clone()));
+    let pic = g.get(&at(&format!("/{gid}/picture")), &key);
+    assert_eq!(pic.status, 200, "{}", pic.text());
+    assert_eq!(pic.json()["id"], id.as_str());
+    assert_eq!(g.delete(&at(&format!("/{gid}/picture")), &key).status, 204);
+    assert!(server().picture.is_none());
+    g.get(&at(&format!("/{gid}/picture")), &key)
+        .assert_error(404, "not_found");
+
+    // Bob's locked group, where the account is a plain member: WhatsApp refuses it.
+    let hood = standin.add_group("Hood", &[BOB, ME, CAROL], None);
+    standin
+        .set_group_setting(&hood, wa_standin::GroupSetting::Locked(true), BOB)
+        .unwrap();
+    for r in [
+        g.call(
+            "PATCH",
+            &at(&format!("/{hood}")),
+            &key,
+            Some(json!({"subject": "Mine now"})),
+        ),
+        g.call(
+            "PATCH",
+            &at(&format!("/{hood}")),
+            &key,
+            Some(json!({"announce": true})),
+        ),
+        g.post(
+            &at(&format!("/{hood}/members/{}/promote", jid(CAROL))),
+            &key,
+            json!({}),
+        ),
+        g.delete(&at(&format!("/{hood}/members/{}", jid(CAROL))), &key),
+        g.get(&at(&format!("/{hood}/requests")), &key),
+        g.get(&at(&format!("/{hood}/invite")), &key),
+        g.call(
+            "PUT",
+            &at(&format!("/{hood}/picture")),
+            &key,
+            Some(json!({"data": crate::groups::JPEG_B64})),
+        ),
+    ] {
+        r.assert_error(403, "forbidden");
+    }
+    assert_eq!(standin.group(&hood).unwrap().subject, "Hood");
+    assert!(standin.group(&hood).unwrap().is_member(CAROL));
+
+    // A group the account is not in: 404; its link lets it in (again: the same answer);
+    // with approval on, 202.
+    let open = standin.add_group("Open", &[BOB, CAROL], Some("All welcome"));
+    g.call(
+        "PATCH",
+        &at(&format!("/{open}")),
+        &key,
+        Some(json!({"subject": "x"})),
+    )
+    .assert_error(404, "not_found");
+    let open_code = standin.group_invite_code(&open).unwrap();
+    for invite in [
+        format!("https://chat.whatsapp.com/{open_code}"),
+        open_code.clone(),
+    ] {
+        let j = g.post(&at(":join"), &key, json!({"invite": invite}));
+        assert_eq!(
+            (j.status, j.json()),
+            (200, json!({"groupJid": open.to_string()}))
+        );
+    }
+    assert!(standin.group(&open).unwrap().is_member(ME));
+    let opened = g.get(&at(&format!("/{open}")), &key);
+    assert_eq!(opened.status, 200, "{}", opened.text());
+    assert_eq!(opened.json()["myRole"], "member");
+    let club = standin.add_group("Club", &[BOB], None);
+    standin
+        .set_group_setting(
+            &club,
+            wa_standin::GroupSetting::MembershipApproval(true),
+            BOB,
+        )
+        .unwrap();
+    let j = g.post(
+        &at(":join"),
+        &key,
+        json!({"invite": standin.group_invite_code(&club).unwrap()}),
+    );
+    assert_eq!(
+        (j.status, j.json()),
+        (
+            202,
+            json!({"groupJid": club.to_string(), "pendingApproval": true})
+        )
+    );
+    g.post(&at(":join"), &key, json!({"invite": "NoSuchCode"}))
+        .assert_error(400, "validation_error");
+
+    // leaveGroup: off the server, still readable with myRole null; again 204.
+    for _ in 0..2 {
+        let r = g.post(&at(&format!("/{gid}:leave")), &key, json!({}));
+        assert_eq!(r.status, 204, "leaving (again is a no-op): {}", r.text());
+    }
+    assert!(!server().is_member(ME));
+    let left = g.get(&at(&format!("/{gid}")), &key);
+    assert_eq!(left.status, 200, "{}", left.text());
+    assert_eq!(left.json()["myRole"], Value::Null);
+}

@@ -13,6 +13,7 @@
 
 mod archive;
 mod content;
+mod groups;
 mod messaging;
 mod store;
 mod translate;
@@ -21,7 +22,9 @@ pub use store::RedbBackend;
 
 use super::{
     Account, BlockedContact, ChatSettings, ChatState, Engine, EngineError, EngineEvent, EngineSink,
-    MediaBlob, MessageRef, OnWhatsapp, OutgoingMessage, PairingCode, Picture, SendError, SentAck,
+    GroupInfo, GroupSetting, JoinRequest, Joined, MediaBlob, MessageRef, OnWhatsapp,
+    OutgoingMessage, PairingCode, ParticipantAction, ParticipantResult, Picture, SendError,
+    SentAck,
 };
 use crate::clock::now_ms;
 use crate::config::WhatsappRustConfig;
@@ -629,6 +632,95 @@ impl Engine for WhatsappWeb {
         message: &MessageRef,
     ) -> Result<MediaBlob, EngineError> {
         messaging::download(&self.0, session, message).await
+    }
+
+    async fn group_metadata(&self, session: &str, group: &Jid) -> Result<GroupInfo, EngineError> {
+        groups::group_metadata(&self.0, session, group).await
+    }
+
+    async fn invite_info(&self, session: &str, code: &str) -> Result<GroupInfo, EngineError> {
+        groups::invite_info(&self.0, session, code).await
+    }
+
+    async fn create_group(
+        &self,
+        session: &str,
+        subject: &str,
+        participants: &[Jid],
+    ) -> Result<GroupInfo, EngineError> {
+        groups::create_group(&self.0, session, subject, participants).await
+    }
+
+    async fn set_group_subject(
+        &self,
+        session: &str,
+        group: &Jid,
+        subject: &str,
+    ) -> Result<(), EngineError> {
+        groups::set_group_subject(&self.0, session, group, subject).await
+    }
+
+    async fn set_group_description(
+        &self,
+        session: &str,
+        group: &Jid,
+        description: Option<&str>,
+    ) -> Result<(), EngineError> {
+        groups::set_group_description(&self.0, session, group, description).await
+    }
+
+    async fn set_group_setting(
+        &self,
+        session: &str,
+        group: &Jid,
+        setting: GroupSetting,
+        on: bool,
+    ) -> Result<(), EngineError> {
+        groups::set_group_setting(&self.0, session, group, setting, on).await
+    }
+
+    async fn update_group_participants(
+        &self,
+        session: &str,
+        group: &Jid,
+        action: ParticipantAction,
+        participants: &[Jid],
+    ) -> Result<Vec<ParticipantResult>, EngineError> {
+        groups::update_group_participants(&self.0, session, group, action, participants).await
+    }
+
+    async fn group_join_requests(
+        &self,
+        session: &str,
+        group: &Jid,
+    ) -> Result<Vec<JoinRequest>, EngineError> {
+        groups::group_join_requests(&self.0, session, group).await
+    }
+
+    async fn group_invite_code(
+        &self,
+        session: &str,
+        group: &Jid,
+        reset: bool,
+    ) -> Result<String, EngineError> {
+        groups::group_invite_code(&self.0, session, group, reset).await
+    }
+
+    async fn join_group(&self, session: &str, code: &str) -> Result<Joined, EngineError> {
+        groups::join_group(&self.0, session, code).await
+    }
+
+    async fn leave_group(&self, session: &str, group: &Jid) -> Result<(), EngineError> {
+        groups::leave_group(&self.0, session, group).await
+    }
+
+    async fn set_group_picture(
+        &self,
+        session: &str,
+        group: &Jid,
+        jpeg: Option<Vec<u8>>,
+    ) -> Result<Option<String>, EngineError> {
+        groups::set_group_picture(&self.0, session, group, jpeg).await
     }
 
     async fn shutdown(&self) {

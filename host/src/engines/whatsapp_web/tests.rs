@@ -845,3 +845,5 @@ fn receipts_from_recipients_reach_the_outbox_and_the_accounts_own_do_not() {
     assert!(translate::receipt("S1", &wa_receipt(true, ReceiptType::Read)).is_empty());
     assert!(translate::receipt("S1", &wa_receipt(false, ReceiptType::Retry)).is_empty());
 }
+
+mod groups;

@@ -19,7 +19,6 @@ use whatsapp_rust::buffa::MessageField;
 use whatsapp_rust::types::events::{Event, InboundMessage};
 use whatsapp_rust::types::message::MessageInfo;
 use whatsapp_rust::types::presence::{ChatPresence, ChatPresenceMedia, ReceiptType};
-use whatsapp_rust::wacore::iq::groups::ParticipantType;
 use whatsapp_rust::wacore::proto_helpers::MessageExt;
 use whatsapp_rust::wacore::stanza::groups::{
     GroupNotificationAction, GroupParticipantInfo, GroupParticipantType,
@@ -35,12 +34,12 @@ fn domain(session: &str, name: &str, payload: Value) -> EngineEvent {
     }
 }
 
-fn jid_string(j: &whatsapp_rust::Jid) -> String {
+pub(super) fn jid_string(j: &whatsapp_rust::Jid) -> String {
     j.to_non_ad().to_string()
 }
 
 /// `{lid, jid}` of a person from a primary JID and an alternative one.
-fn person(
+pub(super) fn person(
     primary: &whatsapp_rust::Jid,
     alt: Option<&whatsapp_rust::Jid>,
 ) -> (Option<String>, Option<String>) {
@@ -543,14 +542,8 @@ pub(super) async fn sync_groups(
                 .participants
                 .iter()
                 .map(|p| {
-                    let (lid, jid) = person(&p.jid, p.lid.as_ref().or(p.phone_number.as_ref()));
-                    let jid = jid.or_else(|| p.phone_number.as_ref().map(jid_string));
-                    let role = match p.participant_type {
-                        ParticipantType::Admin => "admin",
-                        ParticipantType::SuperAdmin => "superadmin",
-                        ParticipantType::Member => "member",
-                    };
-                    json!({"lid": lid, "jid": jid, "role": role})
+                    let p = super::groups::participant(p);
+                    json!({"lid": p.lid, "jid": p.jid, "role": p.role})
                 })
                 .collect();
             json!({
