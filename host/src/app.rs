@@ -8,7 +8,7 @@ use crate::engines::{Engine, EngineSink};
 use crate::events::EventBus;
 use crate::events::inbox::Inbox;
 use crate::hostapi::PluginServices;
-use crate::http::{Listener, ServerLimits};
+use crate::http::{Listener, ServerLimits, ServingThreads};
 use crate::media::MediaStore;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
@@ -254,15 +254,10 @@ impl App {
             dir = %self.plugins.dir().display(),
             "plugins loaded"
         );
-        let api = Listener::bind("api", self.config.server.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.server.listen))?;
         let admin = Listener::bind("admin", self.config.admin.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.admin.listen))?;
-        let api_addr = api.local_addr()?;
         let admin_addr = admin.local_addr()?;
-        self.realtime.set_listen_addr(api_addr);
 
         let l = &self.config.limits;
         let limits = ServerLimits {
@@ -281,15 +276,28 @@ impl App {
         let api_service = Arc::new(move |req, _peer| crate::http::api::handle(app.clone(), req));
         let app = self.clone();
         let admin_service = Arc::new(move |req, _peer| crate::admin::handle(app.clone(), req));
-        let api_task = tokio::spawn(crate::http::serve(
-            api,
+        // The API on its own threads, one per core (`http::per_core`); the admin listener
+        // and all background work on this runtime.
+        let serving_threads = self
+            .config
+            .server
+            .worker_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let mut api = ServingThreads::start(
+            "api",
+            self.config.server.listen,
+            serving_threads,
             limits,
             api_service,
             self.shutdown.subscribe(),
-        ));
+        )
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.server.listen))?;
+        let api_addr = api.local_addr();
+        self.realtime.set_listen_addr(api_addr);
         let admin_task = tokio::spawn(crate::http::serve(
             admin,
             admin_limits,
+            crate::http::connection_slots(&admin_limits),
             admin_service,
             self.shutdown.subscribe(),
         ));
@@ -331,7 +339,7 @@ impl App {
         tracing::info!("shutting down");
         self.ready.store(false, Ordering::Release);
         self.request_shutdown();
-        let _ = api_task.await;
+        api.drained().await;
         let _ = admin_task.await;
         // Realtime streams were told to close (1001); let their closing handshakes finish.
         self.realtime.closed(Duration::from_secs(5)).await;
@@ -340,6 +348,7 @@ impl App {
             tracing::warn!(error = %e, "cannot record API key use");
         }
         let _ = std::fs::remove_file(self.config.runtime_file());
+        api.finish().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -348,7 +357,7 @@ impl App {
     fn spawn_key_use_flusher(self: Arc<Self>) {
         let app = self.clone();
         let every = Duration::from_millis(self.config.auth.last_used_flush_ms.max(100));
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;

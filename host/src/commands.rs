@@ -18,8 +18,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The multi-threaded runtime everything runs on; `workers` caps its threads (the
-/// default is one per core).
+/// The multi-threaded runtime the gateway's background work and the admin listener run
+/// on (API requests have threads of their own, `http::per_core`); `workers` caps its
+/// threads (the default is one per core).
 fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = workers {
@@ -30,7 +31,9 @@ fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     let _logs = crate::cli::init_logs(&config);
-    runtime(config.server.worker_threads)?.block_on(async move {
+    let app_runtime = runtime(config.server.worker_threads)?;
+    crate::background::set_app_runtime(app_runtime.handle().clone());
+    app_runtime.block_on(async move {
         let app = App::build(config).await?;
         app.run().await
     })

@@ -216,7 +216,9 @@ pub struct ServerConfig {
     pub gateway_id: Option<String>,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub shutdown_grace_ms: u64,
-    /// Threads serving requests and running plugins; one per CPU core when unset.
+    /// Threads serving API requests (each with its own listening socket and runtime, the
+    /// request's plugin call included), and the threads of the runtime for background
+    /// work and the admin listener; one per CPU core when unset.
     pub worker_threads: Option<usize>,
     /// The gateway's address as clients reach it (`https://wa.example.com`), when a proxy
     /// stands in front; realtime stream URLs are built from it (`wss://…`).

@@ -13,7 +13,7 @@ pub fn spawn_triggers(app: Arc<App>, hangup: Option<SignalStream>) {
     #[cfg(unix)]
     if let Some(mut hup) = hangup {
         let app = app.clone();
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             while hup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading plugins");
                 app.reload_plugins().await;
@@ -48,7 +48,7 @@ fn spawn_watcher(app: Arc<App>) {
         return;
     }
     let quiet = Duration::from_millis(app.config.plugins.watch_debounce_ms);
-    tokio::spawn(async move {
+    crate::background::spawn(async move {
         // The watcher lives as long as this task.
         let _watcher = watcher;
         while rx.recv().await.is_some() {

@@ -163,7 +163,12 @@ impl ApiKeyStore {
             .get(&hash(secret))
             .cloned()
             .ok_or_else(|| AuthError::Invalid("unknown or revoked API key".into()))?;
-        entry.last_used.fetch_max(now_ms(), Ordering::Relaxed);
+        // Written at most once a millisecond: every serving thread reads this key, and a
+        // write on each request would move the cache line between cores on each request.
+        let now = now_ms();
+        if entry.last_used.load(Ordering::Relaxed) < now {
+            entry.last_used.fetch_max(now, Ordering::Relaxed);
+        }
         let key = entry.key.read().expect("lock");
         Ok(Caller {
             organization: key.organization_id.clone(),

@@ -207,7 +207,7 @@ impl EngineSink {
             return;
         }
         let outbox = outbox.clone();
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             while let Some((session, receipt)) = rx.recv().await {
                 outbox.on_receipt(&session, receipt).await;
             }

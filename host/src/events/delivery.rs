@@ -33,7 +33,7 @@ pub fn spawn(
             inbox.clone(),
             webhooks.clone(),
         );
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             loop {
                 let ev = bus.next().await;
                 deliver(&plugins, &metrics, &ev).await;
@@ -41,7 +41,7 @@ pub fn spawn(
                 let recorded = webhooks.record(&ev);
                 bus.done(&ev);
                 let inbox = inbox.clone();
-                tokio::spawn(async move {
+                crate::background::spawn(async move {
                     match recorded.await {
                         Ok(_) => {
                             if let Some(seq) = ev.journal {

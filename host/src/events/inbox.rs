@@ -137,7 +137,7 @@ impl Inbox {
     /// crash means the event is delivered once more (at least once, never lost).
     pub fn delivered(&self, session: &str, seq: u64) {
         let (db, session) = (self.0.db.clone(), session.to_owned());
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             let done = db
                 .committer()
                 .write(move |txn| {
@@ -210,7 +210,7 @@ impl Inbox {
     /// Prunes remembered events now and every hour.
     pub fn spawn_pruner(&self) {
         let inbox = self.clone();
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             loop {
                 let before = crate::clock::now_ms().saturating_sub(REMEMBER_MS);
                 match inbox.prune(before).await {

@@ -85,6 +85,30 @@ impl Listener {
         Ok(Listener { name, tcp })
     }
 
+    /// A listening socket on `addr` that other sockets may bind too (`SO_REUSEPORT`: the
+    /// kernel spreads new connections among them), not yet tied to a runtime.
+    pub fn bind_shared(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        Ok(socket.into())
+    }
+
+    /// Serves `socket` (from [`Listener::bind_shared`]) on the current runtime.
+    pub fn from_std(
+        name: &'static str,
+        socket: std::net::TcpListener,
+    ) -> std::io::Result<Listener> {
+        Ok(Listener {
+            name,
+            tcp: TcpListener::from_std(socket)?,
+        })
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.tcp.local_addr()
     }
@@ -152,11 +176,18 @@ async fn accept_within(
     }
 }
 
-/// Serves connections until `shutdown` turns true, then waits up to the grace period for
-/// open requests to finish.
+/// The connection slots of a listener: `max_connections`, shared by all the threads that
+/// serve it.
+pub fn connection_slots(limits: &ServerLimits) -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)))
+}
+
+/// Serves connections, each holding one of `slots`, until `shutdown` turns true, then
+/// waits up to the grace period for open requests to finish.
 pub async fn serve<S, F>(
     listener: Listener,
     limits: ServerLimits,
+    slots: Arc<tokio::sync::Semaphore>,
     service: Arc<S>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -176,7 +207,6 @@ pub async fn serve<S, F>(
         // Streams one client may have open at once on one connection.
         .max_concurrent_streams(256);
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     loop {
         let accepted = tokio::select! {
             accepted = accept_within(&listener, &slots) => accepted,
@@ -283,7 +313,8 @@ mod tests {
             },
         );
         let (stop, stopped) = watch::channel(false);
-        let server = tokio::spawn(serve(listener, limits, service, stopped));
+        let slots = connection_slots(&limits);
+        let server = tokio::spawn(serve(listener, limits, slots, service, stopped));
 
         let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (status, body) = get(&mut conn, "/boom").await;

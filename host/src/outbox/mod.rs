@@ -169,7 +169,7 @@ impl Outbox {
             tracing::info!(items = n, "outbox: resuming pending items");
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tick.tick().await;
@@ -478,7 +478,7 @@ impl Outbox {
             !std::mem::replace(&mut q.running, true)
         };
         if start {
-            tokio::spawn(self.clone().dispatch(session.to_owned()));
+            crate::background::spawn(self.clone().dispatch(session.to_owned()));
         }
     }
 

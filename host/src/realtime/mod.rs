@@ -216,7 +216,7 @@ impl Realtime {
     /// Starts the task that feeds buffers and streams from the bus's broadcast.
     pub fn spawn_feed(&self, mut events: broadcast::Receiver<Arc<EventEnvelope>>) {
         let hub = self.0.clone();
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             let mut prune = tokio::time::interval(PRUNE_EVERY);
             loop {
                 tokio::select! {

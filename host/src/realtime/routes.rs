@@ -187,6 +187,7 @@ pub(crate) fn connect(
     let sub = app.realtime.open(&secret)?;
     *organization = Some(sub.organization.clone());
     let upgrade = hyper::upgrade::on(&mut req);
+    // The stream stays on the thread that serves its connection, as the connection would.
     tokio::spawn(super::stream::serve(
         upgrade,
         sub,

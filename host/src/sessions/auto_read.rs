@@ -18,7 +18,7 @@ const RECEIPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Watches every session's events for incoming messages of sessions with `autoRead`.
 pub fn spawn(manager: Arc<SessionManager>) {
     let mut events = manager.events().subscribe();
-    tokio::spawn(async move {
+    crate::background::spawn(async move {
         loop {
             let ev = match events.recv().await {
                 Ok(ev) => ev,

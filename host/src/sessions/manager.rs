@@ -239,7 +239,11 @@ impl SessionManager {
         let rec = self.set_status(id, SessionStatus::Starting, None, |r| {
             r.want_running = true;
         })?;
-        if let Err(e) = self.engine_call("start", self.engine.start(id)).await {
+        // On the app runtime: the engine starts the session's long-lived tasks, and a
+        // request served on a per-core thread must not leave them there (`background`).
+        let (engine, sid) = (self.engine.clone(), id.to_owned());
+        let start = crate::background::run(async move { engine.start(&sid).await });
+        if let Err(e) = self.engine_call("start", start).await {
             let reason = e.to_string();
             return self.set_status(id, SessionStatus::Failed, Some(reason), |_| {});
         }

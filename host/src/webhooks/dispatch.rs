@@ -24,7 +24,7 @@ impl Dispatcher {
         let d = Arc::new(Dispatcher {
             wake: Notify::new(),
         });
-        tokio::spawn(run(webhooks, id, d.clone()));
+        crate::background::spawn(run(webhooks, id, d.clone()));
         d
     }
 
@@ -57,7 +57,7 @@ async fn run(webhooks: Webhooks, id: String, me: Arc<Dispatcher>) {
                         busy.lock().expect("lock").insert(dlv.clone());
                         let (webhooks, w, busy, me) =
                             (webhooks.clone(), w.clone(), busy.clone(), me.clone());
-                        tokio::spawn(async move {
+                        crate::background::spawn(async move {
                             attempt(&webhooks, &w, &dlv).await;
                             busy.lock().expect("lock").remove(&dlv);
                             me.wake();
@@ -265,7 +265,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 const PRUNE_BATCH: usize = 500;
 
 pub(super) fn spawn_pruner(webhooks: Webhooks) {
-    tokio::spawn(async move {
+    crate::background::spawn(async move {
         loop {
             let ids: Vec<String> = webhooks
                 .0

@@ -267,7 +267,7 @@ impl SandboxEngine {
         };
         let delivered_after = Duration::from_millis(self.config.delivered_after_ms);
         let read_after = self.config.read_after_ms;
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             tokio::time::sleep(delivered_after).await;
             if !this.is_current_run(&session, generation) {
                 return;

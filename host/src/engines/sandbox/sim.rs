@@ -31,7 +31,7 @@ impl SandboxEngine {
         session: String,
         generation: u64,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
+        crate::background::spawn(async move {
             self.sink.send(EngineEvent::Connecting {
                 session: session.clone(),
                 reason: None,

@@ -362,7 +362,7 @@ impl Engine for WhatsappWeb {
                         // Like WhatsApp's own clients, read the groups the account is in
                         // on connect: their members and roles feed the stores. Off the
                         // event path, so the connection's other events keep flowing.
-                        tokio::spawn(translate::sync_groups(sid, client, sink));
+                        crate::background::spawn(translate::sync_groups(sid, client, sink));
                         tokio::task::spawn_blocking(move || {
                             let cutoff = crate::clock::now_ms() as i64 - archive::RECENT_KEEP_MS;
                             if let Err(e) = archive.sweep(cutoff) {
@@ -382,7 +382,7 @@ impl Engine for WhatsappWeb {
             *g
         };
         let handle = bot.spawn();
-        let supervisor = tokio::spawn(self.0.clone().supervise(
+        let supervisor = crate::background::spawn(self.0.clone().supervise(
             session.to_owned(),
             generation,
             client.clone(),
