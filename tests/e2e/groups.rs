@@ -25,20 +25,9 @@ const GRACE: &str = "300991234567005@lid";
 const JPEG_B64: &str = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAP//////////////////////////////////////////////////////////////////////////////////////wAALCAABAAEBAREA/8QAFAABAAAAAAAAAAAAAAAAAAAACf/EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEAAD8AKp//2Q==";
 
 fn gateway() -> Gateway {
-    let mut o = Options::default();
+    let mut o = Options::default().grant_groups();
     o.plugins.push("groups".into());
     o.max_body_bytes = 1 << 20;
-    o.grants.push((
-        "groups",
-        vec![
-            "storage",
-            "whatsapp-read",
-            "whatsapp-groups",
-            "event-bus",
-            "log",
-        ],
-    ));
-    o.extra_toml = "[plugins.emits]\ngroups = [\"groups.*\", \"group.*\"]\n".into();
     Gateway::with(o)
 }
 

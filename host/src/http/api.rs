@@ -146,22 +146,27 @@ async fn dispatch(
         _ => None,
     };
 
-    let session = match matched
+    let platform_route = target.capability() == Capability::PlatformAdmin;
+    let (session, organization) = match matched
         .params
         .iter()
         .find(|(k, _)| k == "session")
         .map(|(_, v)| v.clone())
     {
         Some(id) => {
-            app.sessions
-                .registry()
-                .get_owned(&id, &caller.organization)
-                .ok_or_else(|| {
-                    ApiError::not_found("session not found").with_detail("session", id.clone())
-                })?;
-            Some(id)
+            let record = resolve_session(app, &caller, &id, platform_route)?;
+            if record.organization_id != caller.organization {
+                tracing::info!(
+                    principal = %caller.principal,
+                    session = %id,
+                    organization = %record.organization_id,
+                    request_id,
+                    "platform admin acts on another organization's session"
+                );
+            }
+            (Some(id), record.organization_id.clone())
         }
-        None => None,
+        None => (None, caller.organization.clone()),
     };
     let params = matched.params;
     let template = matched.template.clone();
@@ -213,7 +218,7 @@ async fn dispatch(
                 headers: plugin_headers(&parts.headers),
                 body: body.to_vec(),
                 caller: wit::Caller {
-                    organization: caller.organization.clone(),
+                    organization: organization.clone(),
                     principal: caller.principal.to_string(),
                     capabilities: caller.capabilities.iter().map(wit_capability).collect(),
                 },
@@ -221,7 +226,7 @@ async fn dispatch(
                 request_id: request_id.to_owned(),
             };
             let ctx = CallContext {
-                organization: Arc::from(caller.organization.as_str()),
+                organization: Arc::from(organization.as_str()),
                 principal: caller.principal.to_string(),
                 created_by: caller.created_by(),
                 capabilities: caller.capabilities,
@@ -232,6 +237,25 @@ async fn dispatch(
             call_plugin(app, &plugin, ctx, &request).await
         }
     }
+}
+
+/// The `{session}` of a request: the caller's organization's (another's reads as not
+/// found, API.md §1.2). On platform-admin routes (`/admin/…`, whose callers are platform
+/// admins) it is found in any organization, and the call is then scoped to that
+/// session's organization (API.md §8).
+fn resolve_session(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    platform_route: bool,
+) -> Result<Arc<crate::sessions::SessionRecord>, ApiError> {
+    let registry = app.sessions.registry();
+    let found = if platform_route {
+        registry.get(id)
+    } else {
+        registry.get_owned(id, &caller.organization)
+    };
+    found.ok_or_else(|| ApiError::not_found("session not found").with_detail("session", id))
 }
 
 /// Refuses callers without the route's capability; `/admin` routes need a platform admin.

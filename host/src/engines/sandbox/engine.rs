@@ -336,6 +336,26 @@ impl Engine for Sandbox {
         self.0.set_group_picture(session, group, jpeg).await
     }
 
+    async fn backfill_contacts(&self, session: &str) -> Result<Vec<Value>, EngineError> {
+        self.0.reread(session).await?;
+        Ok(self.0.contact_entries())
+    }
+
+    async fn backfill_groups(&self, session: &str) -> Result<Vec<GroupInfo>, EngineError> {
+        self.0.reread(session).await?;
+        Ok(self
+            .0
+            .member_groups(session)?
+            .iter()
+            .map(|g| g.info())
+            .collect())
+    }
+
+    async fn backfill_chats(&self, session: &str) -> Result<Vec<Value>, EngineError> {
+        self.0.reread(session).await?;
+        Ok(self.0.chat_entries())
+    }
+
     async fn shutdown(&self) {
         let sessions: Vec<String> = self.0.sims.lock().expect("lock").keys().cloned().collect();
         for s in sessions {

@@ -12,6 +12,7 @@
 //! (the library's `InboundDurabilityHook`).
 
 mod archive;
+mod backfill;
 mod content;
 mod messaging;
 mod store;
@@ -629,6 +630,11 @@ impl Engine for WhatsappWeb {
         message: &MessageRef,
     ) -> Result<MediaBlob, EngineError> {
         messaging::download(&self.0, session, message).await
+    }
+
+    async fn backfill_groups(&self, session: &str) -> Result<Vec<super::GroupInfo>, EngineError> {
+        let client = self.0.client(session)?;
+        backfill::joined_groups(&client).await
     }
 
     async fn shutdown(&self) {

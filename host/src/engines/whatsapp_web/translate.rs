@@ -35,12 +35,12 @@ fn domain(session: &str, name: &str, payload: Value) -> EngineEvent {
     }
 }
 
-fn jid_string(j: &whatsapp_rust::Jid) -> String {
+pub(super) fn jid_string(j: &whatsapp_rust::Jid) -> String {
     j.to_non_ad().to_string()
 }
 
 /// `{lid, jid}` of a person from a primary JID and an alternative one.
-fn person(
+pub(super) fn person(
     primary: &whatsapp_rust::Jid,
     alt: Option<&whatsapp_rust::Jid>,
 ) -> (Option<String>, Option<String>) {
