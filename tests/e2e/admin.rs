@@ -17,6 +17,7 @@ const WORLD_CHATS: u64 = 6;
 const WORLD_GROUPS: u64 = 3;
 const WORLD_GROUP_MEMBERS: u64 = 13;
 const ALICE: &str = "205227043110953@lid";
+const ALICE_PN: &str = "6281234567890@s.whatsapp.net";
 const PROJECT: &str = "120363021234567890@g.us";
 
 /// A gateway trusting a test dashboard, and a super admin's token.
@@ -336,6 +337,64 @@ fn admin_backfill_heals_stores_that_never_saw_the_sync() {
     let team = p.g.get(&group, &owner).json();
     assert_eq!(team["groupJid"], PROJECT);
     assert_eq!(team["participantCount"], 5);
+}
+
+#[test]
+fn admin_backfill_restates_chat_settings_as_phone_changes() {
+    let mut o = Options::default();
+    o.plugins.push("chats".into());
+    let p = Platform::start(o);
+    let owner = p.owner("org_adm_chats");
+    let s = p.g.working_session(&owner);
+    let chat = format!("/sessions/{s}/chats/{ALICE_PN}");
+    wait_until(Duration::from_secs(20), || {
+        p.g.get(&chat, &owner).status == 200
+    });
+    let r = p.g.call(
+        "PATCH",
+        &chat,
+        &owner,
+        Some(json!({"archived": true, "mutedUntil": -1, "sync": true})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let r = p.call(
+        "POST",
+        &format!("/admin/sessions/{s}:backfill"),
+        json!({"scope": ["chats"]}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let done = p.finished_backfill(&s);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["chats"], WORLD_CHATS);
+    assert_eq!(done["contacts"], 0);
+    assert_eq!(done["groups"], 0);
+    assert_eq!(done["groupMembers"], 0);
+
+    // Subscribers get the chat's settings as WhatsApp holds them, as a phone change.
+    let mut restated = Vec::new();
+    let ok = wait_for(Duration::from_secs(20), || {
+        let r = p.g.get(&format!("/sessions/{s}/chaos-events"), &owner);
+        assert_eq!(r.status, 200, "{}", r.text());
+        restated = r
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == "chats.update" && e["payload"]["source"] == "phone")
+            .map(|e| e["payload"].clone())
+            .collect();
+        !restated.is_empty()
+    });
+    assert!(ok, "no chats.update from the backfill");
+    assert_eq!(restated.len(), 1, "{restated:?}");
+    assert_eq!(restated[0]["jid"], ALICE_PN);
+    assert_eq!(restated[0]["archived"], true);
+    assert_eq!(restated[0]["mutedUntil"], -1);
+    assert!(restated[0].get("pinned").is_none(), "{}", restated[0]);
+    let stored = p.g.get(&chat, &owner).json();
+    assert_eq!(stored["archived"], true);
+    assert_eq!(stored["mutedUntil"], -1);
 }
 
 #[test]

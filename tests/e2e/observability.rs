@@ -274,7 +274,11 @@ fn health_and_readiness() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "ready");
     assert_eq!(r.json()["database"], true);
-    assert_eq!(r.json()["plugins"], 4);
+    assert_eq!(
+        r.json()["plugins"],
+        5,
+        "sessions, admin, contacts, notes, chaos"
+    );
     // Health lives on the admin listener only.
     g.raw("GET", "/healthz", &[], None)
         .assert_error(404, "not_found");

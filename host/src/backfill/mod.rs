@@ -1,15 +1,15 @@
 //! Admin backfills (API.md §8): a platform admin has the engine re-read a session's
 //! contacts, groups and chats, and the job publishes what it reads as ordinary events
-//! (`contacts.upsert`, `groups.upsert`, `chats.upsert`) through the engine's own path, so
-//! every subscribing plugin's store heals. One job runs at a time per session; job state
-//! is durable in redb, and a job still `running` when the gateway stops (or is found so at
-//! start-up) ends `failed` with error `interrupted`.
+//! (`contacts.upsert`, `groups.upsert`, `chats.upsert` and `chats.update`) through the
+//! engine's own path, so every subscribing plugin's store heals. One job runs at a time
+//! per session; job state is durable in redb, and a job still `running` when the gateway
+//! stops (or is found so at start-up) ends `failed` with error `interrupted`.
 
 #[cfg(test)]
 mod tests;
 
 use crate::clock::now_ms;
-use crate::engines::{EngineError, EngineEvent, EngineSink};
+use crate::engines::{ChatSettings, ChatSnapshot, EngineError, EngineEvent, EngineSink};
 use crate::sessions::{SessionManager, SessionStatus};
 use crate::storage::{BACKFILL_JOBS, Database, StorageError};
 use redb::ReadableTable;
@@ -371,9 +371,16 @@ impl Inner {
                 }
                 BackfillScope::Chats => {
                     let chats = engine.backfill_chats(&session).await?;
-                    for chunk in chats.chunks(CHUNK) {
+                    let list: Vec<Value> = chats
+                        .iter()
+                        .map(|c| json!({"jid": c.jid, "lid": c.lid}))
+                        .collect();
+                    for chunk in list.chunks(CHUNK) {
                         self.publish(&session, "chats.upsert", json!({"chats": chunk}))
                             .await;
+                    }
+                    for change in chats.iter().filter_map(settings_change) {
+                        self.publish(&session, "chats.update", change).await;
                     }
                     job.chats = count(chats.len());
                 }
@@ -395,6 +402,26 @@ impl Inner {
             })
             .await;
     }
+}
+
+/// The `chats.update` (app state, as on the phone) restating a chat's known settings;
+/// none when the engine knows none.
+fn settings_change(chat: &ChatSnapshot) -> Option<Value> {
+    let s = &chat.settings;
+    if *s == ChatSettings::default() {
+        return None;
+    }
+    let mut change = json!({"jid": chat.jid, "source": "phone"});
+    if let Some(v) = s.archived {
+        change["archived"] = json!(v);
+    }
+    if let Some(v) = s.pinned {
+        change["pinned"] = json!(v);
+    }
+    if let Some(v) = s.muted_until {
+        change["mutedUntil"] = json!(v);
+    }
+    Some(change)
 }
 
 fn count(n: usize) -> u32 {

@@ -98,6 +98,15 @@ pub struct BlockedContact {
     pub blocked_at: Option<u64>,
 }
 
+/// A chat as a backfill re-reads it: its JID (and LID when known) and the account's
+/// settings for it, where the engine knows them (`None` fields are unknown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatSnapshot {
+    pub jid: String,
+    pub lid: Option<String>,
+    pub settings: ChatSettings,
+}
+
 /// What an engine reports about a session.
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
@@ -447,8 +456,8 @@ pub trait Engine: Send + Sync + 'static {
     async fn backfill_groups(&self, _session: &str) -> Result<Vec<GroupInfo>, EngineError> {
         Err(backfill_unsupported("groups"))
     }
-    /// The account's chats, as `chats.upsert` entries.
-    async fn backfill_chats(&self, _session: &str) -> Result<Vec<Value>, EngineError> {
+    /// The account's chats, with their archive/pin/mute settings where the engine knows them.
+    async fn backfill_chats(&self, _session: &str) -> Result<Vec<ChatSnapshot>, EngineError> {
         Err(backfill_unsupported("chats"))
     }
 

@@ -1,12 +1,34 @@
 //! What the real engine re-reads for an admin backfill (API.md §8): the groups the account
-//! is in, from WhatsApp, in the engine-neutral [`GroupInfo`] form. Contacts and chats come
-//! only through WhatsApp's own app-state syncs, which the library does not let us re-run.
+//! is in, from WhatsApp, in the engine-neutral [`GroupInfo`] form, and the LID ↔ phone
+//! mappings the device has learnt, as contacts. Chat settings and contact names come only
+//! through WhatsApp's own app-state syncs, which the library does not let us re-run.
 
 use super::live_error;
+use super::store::RedbBackend;
 use super::translate::{jid_string, person};
 use crate::engines::{EngineError, GroupInfo, GroupParticipant};
+use serde_json::{Value, json};
 use whatsapp_rust::Client;
 use whatsapp_rust::wacore::iq::groups::{MemberAddMode, ParticipantType};
+use whatsapp_rust::wacore::store::traits::ProtocolStore;
+
+/// Every LID ↔ phone mapping the session's device holds, as `contacts.upsert` entries.
+pub(super) async fn known_contacts(backend: &RedbBackend) -> Result<Vec<Value>, EngineError> {
+    let mappings = backend
+        .get_all_lid_mappings()
+        .await
+        .map_err(|e| EngineError::Failed(format!("cannot read the LID mappings: {e}")))?;
+    Ok(mappings
+        .into_iter()
+        .map(|m| {
+            json!({
+                "lid": format!("{}@lid", m.lid),
+                "jid": format!("{}@s.whatsapp.net", m.phone_number),
+                "phoneNumber": m.phone_number,
+            })
+        })
+        .collect())
+}
 
 /// Every group the account is in, with members and roles.
 pub(super) async fn joined_groups(client: &Client) -> Result<Vec<GroupInfo>, EngineError> {

@@ -632,6 +632,14 @@ impl Engine for WhatsappWeb {
         messaging::download(&self.0, session, message).await
     }
 
+    async fn backfill_contacts(
+        &self,
+        session: &str,
+    ) -> Result<Vec<serde_json::Value>, EngineError> {
+        self.0.client(session)?;
+        backfill::known_contacts(&RedbBackend::new(self.0.db.clone(), session)).await
+    }
+
     async fn backfill_groups(&self, session: &str) -> Result<Vec<super::GroupInfo>, EngineError> {
         let client = self.0.client(session)?;
         backfill::joined_groups(&client).await
