@@ -3,7 +3,8 @@
 //! through the host's admin `{session}` rule, backfills (202, status with counts, 409
 //! while one runs, 501 when not connected, 404 for none), a backfill healing plugin
 //! stores that never saw the connect-time sync, jobs left running by a stop or a crash
-//! ending `interrupted`, and the 403 wall for API keys and organization roles.
+//! ending `interrupted`, the event monitor's ticket for every organization's stream, and
+//! the 403 wall for API keys and organization roles.
 
 use crate::identity::*;
 use crate::support::*;
@@ -467,4 +468,69 @@ fn admin_routes_refuse_api_keys_and_organization_roles() {
         p.get(&format!("/admin/sessions/{s}")).json()["ratePerMin"],
         20
     );
+}
+
+#[test]
+fn admin_events_ticket_streams_every_organization() {
+    let p = Platform::start(Options::default());
+    let (a, b) = (p.owner("org_mon_a"), p.owner("org_mon_b"));
+    let r = p.call(
+        "POST",
+        "/admin/realtime/ticket",
+        json!({"events": ["session.status"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t = r.json();
+    let ticket = t["ticket"].as_str().unwrap();
+    assert!(ticket.starts_with("rtt_"), "{t}");
+    assert!(t["url"].as_str().unwrap().contains(ticket), "{t}");
+    assert!(t["expiresAt"].is_u64());
+    let stream = crate::realtime::WsClient::opened(t["url"].as_str().unwrap());
+
+    let sa = p.g.create_session(&a, json!({"start": true}));
+    let sb = p.g.create_session(&b, json!({"start": true}));
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let f = stream.frame();
+        assert_eq!(f["event"], "session.status", "{f}");
+        seen.insert(f["organization"].as_str().unwrap().to_owned());
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["org_mon_a", "org_mon_b"]
+    );
+
+    // One organization's, or one session's (any organization), stream.
+    let one = p.call(
+        "POST",
+        "/admin/realtime/ticket",
+        json!({"organization": "org_mon_a", "sessionId": sa}),
+    );
+    assert_eq!(one.status, 200, "{}", one.text());
+    let theirs = p.call("POST", "/admin/realtime/ticket", json!({"sessionId": sb}));
+    assert_eq!(theirs.status, 200, "{}", theirs.text());
+    let mismatch = p.call(
+        "POST",
+        "/admin/realtime/ticket",
+        json!({"organization": "org_mon_a", "sessionId": sb}),
+    );
+    mismatch.assert_error(422, "validation_error");
+    assert_eq!(mismatch.json()["error"]["details"]["field"], "sessionId");
+    p.call("POST", "/admin/realtime/ticket", json!({"org": "x"}))
+        .assert_error(422, "validation_error");
+    p.call(
+        "POST",
+        "/admin/realtime/ticket",
+        json!({"events": ["nope"]}),
+    )
+    .assert_error(422, "validation_error");
+    // Organizations' callers cannot mint one.
+    let key = p.g.key("org_mon_a", &["read", "send", "manage"]);
+    for token in [&a, &key] {
+        p.g.post("/admin/realtime/ticket", token, json!({}))
+            .assert_error(403, "forbidden");
+    }
 }

@@ -137,12 +137,15 @@ async fn dispatch(
     // A realtime stream outlives the request that minted its ticket: it ends when the
     // minting JWT does (within the verifier's leeway).
     let ticket_jwt_expiry = match (&target, &caller.principal) {
-        (RouteTarget::Builtin(BuiltinRoute::CreateRealtimeTicket), Principal::User(_)) => {
-            crate::auth::jwt::verified_expiry(credential.token()).map(|exp| {
-                exp.saturating_add(app.config.auth.leeway_secs)
-                    .saturating_mul(1000)
-            })
-        }
+        (
+            RouteTarget::Builtin(
+                BuiltinRoute::CreateRealtimeTicket | BuiltinRoute::CreateAdminRealtimeTicket,
+            ),
+            Principal::User(_),
+        ) => crate::auth::jwt::verified_expiry(credential.token()).map(|exp| {
+            exp.saturating_add(app.config.auth.leeway_secs)
+                .saturating_mul(1000)
+        }),
         _ => None,
     };
 
@@ -184,21 +187,24 @@ async fn dispatch(
     )
     .await?;
 
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let ticket_call = || crate::realtime::routes::TicketCall {
+        caller: &caller,
+        credential_expires_at: ticket_jwt_expiry,
+        host,
+        body: &body,
+    };
     match target {
         RouteTarget::Builtin(BuiltinRoute::CreateRealtimeTicket) => {
-            let host = parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-            Ok(crate::realtime::routes::create_ticket(
-                app,
-                &caller,
-                ticket_jwt_expiry,
-                host,
-                &body,
-            )?)
+            Ok(crate::realtime::routes::create_ticket(app, ticket_call())?)
         }
+        RouteTarget::Builtin(BuiltinRoute::CreateAdminRealtimeTicket) => Ok(
+            crate::realtime::routes::create_admin_ticket(app, ticket_call())?,
+        ),
         RouteTarget::Builtin(route) => apikeys::handle(
             app.auth.api_keys(),
             route,
