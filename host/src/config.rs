@@ -257,7 +257,8 @@ pub struct PluginsConfig {
     pub watch_debounce_ms: u64,
     /// Host interfaces each plugin may import, by plugin name; `"*"` is the default for
     /// plugins not listed. Names: `storage`, `whatsapp-read`, `whatsapp-send`,
-    /// `session-control`, `log`.
+    /// `whatsapp-groups`, `session-control`, `whatsapp-chats`, `outbox`, `media`,
+    /// `event-bus`, `webhook-delivery`, `platform-admin`, `log`.
     pub grants: BTreeMap<String, Vec<HostInterface>>,
     /// Event names each plugin may publish through `event-bus`, by plugin name: exact
     /// names or `prefix.*`. A plugin not listed may emit `<its name>.*`.
