@@ -440,6 +440,11 @@ fn admin_backfill_is_one_at_a_time_and_ends_interrupted_by_a_stop_or_a_crash() {
     assert_eq!(job["id"], second.json()["id"]);
     assert_eq!(job["status"], "failed");
     assert_eq!(job["error"], "interrupted");
+
+    // Deleting the session removes its jobs with it.
+    assert_eq!(p.g.delete(&format!("/sessions/{s}"), &owner).status, 204);
+    p.get(&format!("/admin/sessions/{s}/backfill"))
+        .assert_error(404, "not_found");
 }
 
 #[test]

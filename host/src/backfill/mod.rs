@@ -296,9 +296,12 @@ impl Backfills {
 }
 
 impl Inner {
-    /// Records a job's progress, unless the gateway is shutting down.
+    /// Records a job's progress, unless the gateway is shutting down or the session was
+    /// deleted meanwhile (its records went with it).
     fn save(&self, job: &BackfillJob) -> Result<(), StorageError> {
-        if self.closed.load(Ordering::SeqCst) {
+        if self.closed.load(Ordering::SeqCst)
+            || self.sessions.registry().get(&job.session_id).is_none()
+        {
             return Ok(());
         }
         self.db
