@@ -14,6 +14,7 @@ const PRODUCT_PLUGINS: &[(&str, &str)] = &[
     ("plugin-groups", "groups"),
     ("plugin-messages", "messages"),
     ("plugin-webhooks", "webhooks"),
+    ("plugin-admin", "admin"),
 ];
 /// Components the end-to-end tests load besides the product ones (`target/test-plugins/`).
 const TEST_PLUGINS: &[(&str, &str)] = &[
@@ -62,6 +63,7 @@ const NATIVE_TEST_PACKAGES: &[&str] = &[
     "gateway-sdk",
     "gateway",
     "plugin-sessions",
+    "plugin-admin",
     "plugin-contacts",
     "plugin-chats",
     "plugin-groups",

@@ -21,6 +21,38 @@ pub struct CreateSession {
     pub start: bool,
 }
 
+/// What a platform admin may change on a session; `None` keeps the field.
+#[derive(Debug, Clone, Default)]
+pub struct SessionLimits {
+    pub rate_per_min: Option<u32>,
+    pub rate_per_hour: Option<u32>,
+    pub is_admin_session: Option<bool>,
+}
+
+impl SessionLimits {
+    /// The allowed ranges (API.md §8).
+    pub const RATE_PER_MIN: std::ops::RangeInclusive<u32> = 1..=1_000;
+    pub const RATE_PER_HOUR: std::ops::RangeInclusive<u32> = 1..=60_000;
+
+    fn check(&self) -> Result<(), SessionError> {
+        for (name, value, range) in [
+            ("ratePerMin", self.rate_per_min, Self::RATE_PER_MIN),
+            ("ratePerHour", self.rate_per_hour, Self::RATE_PER_HOUR),
+        ] {
+            if let Some(v) = value
+                && !range.contains(&v)
+            {
+                return Err(SessionError::Invalid(format!(
+                    "{name} must be {}-{}",
+                    range.start(),
+                    range.end()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A session operation that failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
@@ -286,6 +318,32 @@ impl SessionManager {
             clear_account(r);
         })?;
         Ok(rec)
+    }
+
+    /// Changes what only a platform admin may: the send rates (`ratePerMin` 1–1000,
+    /// `ratePerHour` 1–60 000) and the admin flag. The outbox reads the new rates on its
+    /// next send.
+    pub fn update_limits(
+        &self,
+        org: &str,
+        id: &str,
+        limits: &SessionLimits,
+    ) -> Result<Arc<SessionRecord>, SessionError> {
+        self.owned(org, id)?;
+        limits.check()?;
+        self.registry
+            .update(id, |r| {
+                if let Some(v) = limits.rate_per_min {
+                    r.rate_per_min = v;
+                }
+                if let Some(v) = limits.rate_per_hour {
+                    r.rate_per_hour = v;
+                }
+                if let Some(v) = limits.is_admin_session {
+                    r.is_admin_session = v;
+                }
+            })?
+            .ok_or(SessionError::NotFound)
     }
 
     /// Stops the connection and removes the session with all its stored data.
