@@ -272,6 +272,7 @@ impl App {
             dir = %self.plugins.dir().display(),
             "plugins loaded"
         );
+        self.sessions.settle_after_restart();
         let api = Listener::bind("api", self.config.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.server.listen))?;

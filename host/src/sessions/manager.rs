@@ -413,6 +413,23 @@ impl SessionManager {
         Ok(code)
     }
 
+    /// Before the listeners open: no session of a process that just started is connected,
+    /// whatever the last run stored. One that should run reads `starting` until its engine
+    /// reports (so nothing is started on a `working` no connection backs); one that should
+    /// not reads `stopped`.
+    pub fn settle_after_restart(&self) {
+        for s in self.registry.list(None) {
+            let settled = match (s.status.is_running(), s.want_running) {
+                (true, true) if s.status != SessionStatus::Starting => SessionStatus::Starting,
+                (true, false) => SessionStatus::Stopped,
+                _ => continue,
+            };
+            if let Err(e) = self.set_status(&s.id, settled, None, |_| {}) {
+                tracing::warn!(session = %s.id, error = %e, "cannot settle the session's status");
+            }
+        }
+    }
+
     /// Starts every session that was running when the gateway last stopped.
     pub async fn resume_all(&self) {
         for s in self.registry.list(None) {
@@ -422,9 +439,6 @@ impl SessionManager {
                 if let Err(e) = self.start_locked(&s.id).await {
                     tracing::warn!(session = %s.id, error = %e, "resume failed");
                 }
-            } else if s.status.is_running() {
-                // Was mid-connection when the gateway died without wanting to run: settle.
-                let _ = self.set_status(&s.id, SessionStatus::Stopped, None, |_| {});
             }
         }
     }
