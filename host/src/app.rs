@@ -2,6 +2,7 @@
 //! and shuts down gracefully on SIGTERM/SIGINT.
 
 use crate::auth::{ApiKeyStore, Authenticator};
+use crate::backfill::Backfills;
 use crate::config::{Config, EngineKind, QuotasConfig};
 use crate::engines::sandbox::{IndexedWorld, Sandbox, SandboxEngine};
 use crate::engines::{Engine, EngineSink};
@@ -43,6 +44,8 @@ pub struct App {
     pub webhooks: Webhooks,
     /// Realtime event streams (WebSocket) and their tickets.
     pub realtime: Realtime,
+    /// Admin backfill jobs.
+    pub backfills: Backfills,
     ready: AtomicBool,
     shutdown: watch::Sender<bool>,
 }
@@ -144,11 +147,25 @@ impl App {
             metrics.clone(),
             config.emitted_patterns(),
         )?;
+        let backfills = Backfills::open(db.clone(), sessions.clone(), sink.clone())?;
+        {
+            // A deleted session's backfill records go with it.
+            let backfills = backfills.clone();
+            sessions.on_delete(Arc::new(move |id: String| {
+                let backfills = backfills.clone();
+                Box::pin(async move {
+                    if let Err(e) = backfills.purge_session(&id) {
+                        tracing::error!(session = %id, error = %e, "cannot remove the session's backfills");
+                    }
+                })
+            }));
+        }
         let emits_config = config.clone();
         let services = Arc::new(PluginServices {
             sessions: sessions.clone(),
             outbox: std::sync::OnceLock::from(outbox.clone()),
             webhooks: webhooks.clone(),
+            backfills: backfills.clone(),
             bus: bus.clone(),
             emits: Arc::new(move |name: &str| emits_config.emits_for(name)),
             plugin_timeout: Duration::from_millis(config.limits.plugin_timeout_ms),
@@ -200,6 +217,7 @@ impl App {
             inbox: inbox.clone(),
             webhooks: webhooks.clone(),
             realtime,
+            backfills,
             ready: AtomicBool::new(false),
             shutdown,
         });
@@ -254,6 +272,7 @@ impl App {
             dir = %self.plugins.dir().display(),
             "plugins loaded"
         );
+        self.sessions.settle_after_restart();
         let admin = Listener::bind("admin", self.config.admin.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.admin.listen))?;
@@ -343,6 +362,11 @@ impl App {
         let _ = admin_task.await;
         // Realtime streams were told to close (1001); let their closing handshakes finish.
         self.realtime.closed(Duration::from_secs(5)).await;
+        match self.backfills.shut_down() {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(jobs = n, "backfills still running marked interrupted"),
+            Err(e) => tracing::error!(error = %e, "cannot mark running backfills interrupted"),
+        }
         self.sessions.engine().shutdown().await;
         if let Err(e) = self.auth.api_keys().flush_last_used() {
             tracing::warn!(error = %e, "cannot record API key use");

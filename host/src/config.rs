@@ -259,7 +259,8 @@ pub struct PluginsConfig {
     pub watch_debounce_ms: u64,
     /// Host interfaces each plugin may import, by plugin name; `"*"` is the default for
     /// plugins not listed. Names: `storage`, `whatsapp-read`, `whatsapp-send`,
-    /// `session-control`, `log`.
+    /// `whatsapp-groups`, `session-control`, `whatsapp-chats`, `outbox`, `media`,
+    /// `event-bus`, `webhook-delivery`, `platform-admin`, `log`.
     pub grants: BTreeMap<String, Vec<HostInterface>>,
     /// Event names each plugin may publish through `event-bus`, by plugin name: exact
     /// names or `prefix.*`. A plugin not listed may emit `<its name>.*`.
@@ -386,6 +387,8 @@ pub struct SandboxConfig {
     pub delivered_after_ms: u64,
     /// Time from the delivered receipt to the read receipt; 0 = never read.
     pub read_after_ms: u64,
+    /// Time each scope of an admin backfill takes to re-read (a WhatsApp round trip).
+    pub backfill_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -490,6 +493,7 @@ impl Default for PluginsConfig {
                 ),
                 ("messages".to_owned(), vec![Storage, Outbox, Media, Log]),
                 ("webhooks".to_owned(), vec![WebhookDelivery, Log]),
+                ("admin".to_owned(), vec![SessionControl, PlatformAdmin, Log]),
             ]),
         }
     }
@@ -562,6 +566,7 @@ impl Default for SandboxConfig {
             connect_delay_ms: 50,
             delivered_after_ms: 300,
             read_after_ms: 1_500,
+            backfill_delay_ms: 100,
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod backfill;
 pub mod background;
 pub mod cli;
 pub mod clock;

@@ -120,6 +120,12 @@ fn error_statuses(
                 "The organization holds too many unused tickets (rate_limited)",
             ));
         }
+        RouteTarget::Builtin(BuiltinRoute::CreateAdminRealtimeTicket) => {
+            v.push((
+                "422",
+                "A bad ticket request: unknown field, unknown event name, a session not of the organization named (validation_error)",
+            ));
+        }
         RouteTarget::Builtin(BuiltinRoute::RealtimeStream) => {
             v.push((
                 "429",
@@ -174,6 +180,21 @@ fn builtin_route_doc(h: BuiltinRoute) -> (&'static str, Option<Value>, Value, u1
                            "description": "event names, `*` or `prefix.*` (default `[\"*\"]`)"},
                 "sessionId": {"type": "string", "description": "only this session's events"},
                 "after": {"type": "string", "description": "resume after this event id (`evt_…`)"}}}),
+            ),
+            json!({"type": "object", "required": ["ticket", "url", "expiresAt"], "properties": {
+                "ticket": {"type": "string", "description": "rtt_…"},
+                "url": {"type": "string", "description": "the stream's ws:// or wss:// URL, ticket included"},
+                "expiresAt": {"type": "integer"}}}),
+            200,
+        ),
+        BuiltinRoute::CreateAdminRealtimeTicket => (
+            "Mint a platform admin's ticket for one organization's, one session's or every organization's events (super_admin only)",
+            Some(
+                json!({"type": "object", "additionalProperties": false, "properties": {
+                "organization": {"type": "string", "description": "only this organization's events"},
+                "sessionId": {"type": "string", "description": "only this session's events (any organization)"},
+                "events": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"type": "string"},
+                           "description": "event names, `*` or `prefix.*` (default `[\"*\"]`)"}}}),
             ),
             json!({"type": "object", "required": ["ticket", "url", "expiresAt"], "properties": {
                 "ticket": {"type": "string", "description": "rtt_…"},

@@ -30,20 +30,10 @@ fn gateway() -> Gateway {
 
 /// `o` with the groups plugin loaded, granted what it calls, allowed to emit its events
 /// and to take a picture's body.
-pub(crate) fn with_groups(mut o: Options) -> Options {
+pub(crate) fn with_groups(o: Options) -> Options {
+    let mut o = o.grant_groups();
     o.plugins.push("groups".into());
     o.max_body_bytes = 1 << 20;
-    o.grants.push((
-        "groups",
-        vec![
-            "storage",
-            "whatsapp-read",
-            "whatsapp-groups",
-            "event-bus",
-            "log",
-        ],
-    ));
-    o.extra_toml = "[plugins.emits]\ngroups = [\"groups.*\", \"group.*\"]\n".into();
     o
 }
 

@@ -365,16 +365,30 @@ fn labels_on_chats_and_contacts_of_the_organizations_sessions() {
     g.get(&items, &other).assert_error(404, "not_found");
     g.get(ghost, &key).assert_error(404, "not_found");
 
-    // Unlabel: 204, then 404; the rest stays.
+    // Unlabel: 204, and again 204 (idempotent); another organization's label is 404; the
+    // rest stays.
     let chat = target(&s1, "chat", "14155550123@s.whatsapp.net");
     let r = g.post(&remove, &key, chat.clone());
     assert_eq!(r.status, 204, "{}", r.text());
-    g.post(&remove, &key, chat).assert_error(404, "not_found");
+    let r = g.post(&remove, &key, chat);
+    assert_eq!(r.status, 204, "{}", r.text());
     let lid = target(&s1, "contact", "205227043110953@lid");
     g.post(&remove, &other, lid.clone())
         .assert_error(404, "not_found");
     g.post(&remove, &key, target(&s1, "contact", "bad"))
         .assert_error(400, "validation_error");
+    let r = g.post(
+        &remove,
+        &key,
+        target("not-a-session", "contact", "205227043110953@lid"),
+    );
+    r.assert_error(400, "validation_error");
+    assert_eq!(
+        r.json()["error"]["details"]["field"],
+        "sessionId",
+        "{}",
+        r.text()
+    );
     assert_eq!(g.post(&remove, &key, lid).status, 204);
     assert_eq!(walk(&g, &items, &key, 50).len(), 2);
 

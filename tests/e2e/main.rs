@@ -8,6 +8,7 @@
 mod identity;
 mod support;
 
+mod admin;
 mod apikeys;
 mod chats;
 mod contacts;

@@ -79,6 +79,7 @@ fn openapi_is_valid_complete_and_follows_reloads() {
         ("POST", "/sessions/{session}/media"),
         ("POST", "/realtime/ticket"),
         ("GET", "/realtime"),
+        ("POST", "/admin/realtime/ticket"),
     ] {
         assert!(
             documented.contains(&(host.0.to_owned(), host.1.to_owned())),
@@ -87,7 +88,7 @@ fn openapi_is_valid_complete_and_follows_reloads() {
     }
     assert_eq!(
         documented.len(),
-        declared.len() + 6,
+        declared.len() + 7,
         "nothing undeclared is documented"
     );
 
@@ -274,7 +275,11 @@ fn health_and_readiness() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "ready");
     assert_eq!(r.json()["database"], true);
-    assert_eq!(r.json()["plugins"], 4);
+    assert_eq!(
+        r.json()["plugins"],
+        5,
+        "sessions, admin, contacts, notes, chaos"
+    );
     // Health lives on the admin listener only.
     g.raw("GET", "/healthz", &[], None)
         .assert_error(404, "not_found");

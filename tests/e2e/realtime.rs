@@ -67,7 +67,7 @@ const CLIENT_SECS: u32 = 120;
 const LINE_WAIT: Duration = Duration::from_secs(30);
 
 /// A running client process and its output lines.
-struct WsClient {
+pub(crate) struct WsClient {
     child: Child,
     lines: Receiver<Value>,
 }
@@ -114,7 +114,7 @@ impl WsClient {
     }
 
     /// Waits for the upgrade to be accepted.
-    fn opened(url: &str) -> WsClient {
+    pub(crate) fn opened(url: &str) -> WsClient {
         let c = WsClient::connect(url);
         let first = c.next();
         assert_eq!(first, json!({"kind": "open", "status": 101}), "{first}");
@@ -122,7 +122,7 @@ impl WsClient {
     }
 
     /// The next frame's envelope.
-    fn frame(&self) -> Value {
+    pub(crate) fn frame(&self) -> Value {
         let v = self.next_event();
         assert_eq!(v["kind"], "frame", "expected a frame, got {v}");
         v["data"].clone()

@@ -61,12 +61,14 @@ pub struct Options {
     pub limits_toml: String,
     /// More `[engine.whatsapp_rust]` keys, as TOML lines.
     pub whatsapp_toml: String,
+    /// More `[engine.sandbox]` keys, as TOML lines.
+    pub sandbox_toml: String,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            plugins: ["sessions", "contacts", "notes", "chaos"]
+            plugins: ["sessions", "admin", "contacts", "notes", "chaos"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
@@ -83,9 +85,11 @@ impl Default for Options {
             log_format: "text",
             limits_toml: String::new(),
             whatsapp_toml: String::new(),
+            sandbox_toml: String::new(),
             grants: vec![
                 ("*", vec!["storage", "log"]),
                 ("sessions", vec!["session-control", "log"]),
+                ("admin", vec!["session-control", "platform-admin", "log"]),
                 (
                     "contacts",
                     vec!["storage", "whatsapp-read", "whatsapp-send", "log"],
@@ -97,6 +101,24 @@ impl Default for Options {
                 ),
             ],
         }
+    }
+}
+
+impl Options {
+    /// The groups plugin's grants and emit names (the plugin itself is not added).
+    pub fn grant_groups(mut self) -> Options {
+        self.grants.push((
+            "groups",
+            vec![
+                "storage",
+                "whatsapp-read",
+                "whatsapp-groups",
+                "event-bus",
+                "log",
+            ],
+        ));
+        self.extra_toml = "[plugins.emits]\ngroups = [\"groups.*\", \"group.*\"]\n".into();
+        self
     }
 }
 
@@ -179,6 +201,7 @@ kind = "{engine}"
 [engine.sandbox]
 {world}auto_pair = {auto_pair}
 connect_delay_ms = 20
+{sandbox_extra}
 [engine.whatsapp_rust]
 max_attempts = 3
 {whatsapp_extra}
@@ -200,6 +223,7 @@ format = "{log_format}"
             extra = o.extra_toml,
             limits_extra = o.limits_toml,
             whatsapp_extra = o.whatsapp_toml,
+            sandbox_extra = o.sandbox_toml,
             watch = o.watch,
             log_format = o.log_format,
             grants = o

@@ -42,7 +42,11 @@ fn world() -> StandIn {
 }
 
 fn gateway(standin: &StandIn) -> Gateway {
-    Gateway::with(Options {
+    Gateway::with(options(standin))
+}
+
+fn options(standin: &StandIn) -> Options {
+    Options {
         engine: "whatsapp-rust",
         whatsapp_toml: format!("server_url = {:?}", standin.url()),
         grants: vec![
@@ -54,7 +58,7 @@ fn gateway(standin: &StandIn) -> Gateway {
             ),
         ],
         ..Options::default()
-    })
+    }
 }
 
 /// Starts a session and pairs it by scanning the QR code the gateway shows.
@@ -879,4 +883,83 @@ fn groups_routes_act_on_whatsapp_with_its_codes_and_refusals() {
     let left = g.get(&at(&format!("/{gid}")), &key);
     assert_eq!(left.status, 200, "{}", left.text());
     assert_eq!(left.json()["myRole"], Value::Null);
+}
+
+#[test]
+fn an_admin_backfill_rereads_groups_and_contacts_from_whatsapp() {
+    let standin = world();
+    let group = standin.add_group("Project Team", &[ME, BOB, CAROL], Some("Q3"));
+    let signing = crate::identity::ec_key("ec-wa-admin");
+    let jwks = crate::identity::JwksServer::start(&[&signing]);
+    let mut o = options(&standin);
+    o.grants
+        .push(("admin", vec!["session-control", "platform-admin", "log"]));
+    o.extra_toml = jwks.auth_toml(300, 1);
+    let g = Gateway::with(o);
+    let key = g.key("org_real_admin", &["read", "send", "manage"]);
+    let admin = crate::identity::super_admin(&signing, "root");
+    let id = pair_by_qr(&g, &key, &standin);
+    let upserts = || {
+        events(&g, &key, &id)
+            .into_iter()
+            .filter(|e| e["name"] == "groups.upsert")
+            .count()
+    };
+    // The connect-time sync delivers the group once.
+    assert!(wait_for(Duration::from_secs(15), || upserts() >= 1));
+    let synced = upserts();
+
+    let finished = |g: &Gateway| {
+        let mut last = Value::Null;
+        let ok = wait_for(Duration::from_secs(30), || {
+            last = g
+                .get(&format!("/admin/sessions/{id}/backfill"), &admin)
+                .json();
+            last["status"] != "running"
+        });
+        assert!(ok, "the backfill never finished: {last}");
+        last
+    };
+    let r = g.call(
+        "POST",
+        &format!("/admin/sessions/{id}:backfill"),
+        &admin,
+        Some(json!({"scope": ["contacts", "groups"]})),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["organizationId"], "org_real_admin");
+    let done = finished(&g);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["groups"], 1);
+    assert_eq!(done["groupMembers"], 3);
+    assert!(done["contacts"].is_u64(), "{done}");
+    assert!(wait_for(Duration::from_secs(15), || upserts() > synced));
+    let reread = events(&g, &key, &id)
+        .into_iter()
+        .rfind(|e| e["name"] == "groups.upsert")
+        .unwrap();
+    assert_eq!(reread["payload"]["groups"][0]["jid"], group.to_string());
+    assert_eq!(reread["payload"]["groups"][0]["subject"], "Project Team");
+    assert_eq!(
+        reread["payload"]["groups"][0]["participants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Chat settings reach this engine only through WhatsApp's own syncs: the job says so.
+    let r = g.call(
+        "POST",
+        &format!("/admin/sessions/{id}:backfill"),
+        &admin,
+        Some(json!({"scope": ["chats"]})),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let refused = finished(&g);
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("chats"),
+        "{refused}"
+    );
 }

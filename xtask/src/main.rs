@@ -14,6 +14,7 @@ const PRODUCT_PLUGINS: &[(&str, &str)] = &[
     ("plugin-groups", "groups"),
     ("plugin-messages", "messages"),
     ("plugin-webhooks", "webhooks"),
+    ("plugin-admin", "admin"),
 ];
 /// Components the end-to-end tests load besides the product ones (`target/test-plugins/`).
 const TEST_PLUGINS: &[(&str, &str)] = &[
@@ -62,6 +63,7 @@ const NATIVE_TEST_PACKAGES: &[&str] = &[
     "gateway-sdk",
     "gateway",
     "plugin-sessions",
+    "plugin-admin",
     "plugin-contacts",
     "plugin-chats",
     "plugin-groups",
@@ -305,6 +307,7 @@ fn js_plugins() -> Result<(), String> {
             _ => true,
         };
         if stale && !checked {
+            js_types_current(&bin, &out)?;
             // Type errors against the types jco generated from the WIT fail the build.
             run({
                 let mut c = Command::new(bin.join("tsc"));
@@ -345,6 +348,57 @@ fn js_plugins() -> Result<(), String> {
         copy_if_changed(&component, &dest.join(format!("{}.wasm", p.name)))?;
     }
     Ok(())
+}
+
+/// Fails when `plugins/sdk-js/types` is not what jco generates from `wit/gateway.wit`
+/// today, so a WIT change cannot leave JavaScript authors on stale types.
+fn js_types_current(bin: &Path, out: &Path) -> Result<(), String> {
+    let fresh = out.join("types-check");
+    let _ = std::fs::remove_dir_all(&fresh);
+    run({
+        let mut c = Command::new(bin.join("jco"));
+        c.current_dir(root())
+            .args([
+                "guest-types",
+                "wit/gateway.wit",
+                "--world-name",
+                "plugin",
+                "--quiet",
+            ])
+            .arg("--out-dir")
+            .arg(&fresh);
+        c
+    })?;
+    let committed = root().join("plugins/sdk-js/types");
+    if files_under(&fresh)? != files_under(&committed)? {
+        return Err(format!(
+            "plugins/sdk-js/types is out of date with wit/gateway.wit: run `npm run types` \
+             in {JS_TOOLCHAIN} and commit the result"
+        ));
+    }
+    Ok(())
+}
+
+/// Every file under `dir` by its path relative to `dir`, with its bytes.
+fn files_under(dir: &Path) -> Result<std::collections::BTreeMap<PathBuf, Vec<u8>>, String> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let rel = path
+                    .strip_prefix(dir)
+                    .map_err(|e| e.to_string())?
+                    .to_path_buf();
+                files.insert(rel, bytes);
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// The newest modification time of a file, or of any file under a directory.

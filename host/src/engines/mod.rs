@@ -98,6 +98,15 @@ pub struct BlockedContact {
     pub blocked_at: Option<u64>,
 }
 
+/// A chat as a backfill re-reads it: its JID (and LID when known) and the account's
+/// settings for it, where the engine knows them (`None` fields are unknown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatSnapshot {
+    pub jid: String,
+    pub lid: Option<String>,
+    pub settings: ChatSettings,
+}
+
 /// What an engine reports about a session.
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
@@ -436,6 +445,26 @@ pub trait Engine: Send + Sync + 'static {
         Err(groups_unsupported())
     }
 
+    // Backfill (API.md §8): what the engine can re-read of the account right now, in the
+    // shapes its sync events carry. An engine that cannot answers `Unsupported`.
+
+    /// The account's contacts, as `contacts.upsert` entries (LID ↔ phone mappings included).
+    async fn backfill_contacts(&self, _session: &str) -> Result<Vec<Value>, EngineError> {
+        Err(backfill_unsupported("contacts"))
+    }
+    /// Every group the account is in, members and roles included.
+    async fn backfill_groups(&self, _session: &str) -> Result<Vec<GroupInfo>, EngineError> {
+        Err(backfill_unsupported("groups"))
+    }
+    /// The account's chats, with their archive/pin/mute settings where the engine knows them.
+    async fn backfill_chats(&self, _session: &str) -> Result<Vec<ChatSnapshot>, EngineError> {
+        Err(backfill_unsupported("chats"))
+    }
+
     /// Stops every session (gateway shutdown).
     async fn shutdown(&self);
+}
+
+fn backfill_unsupported(scope: &str) -> EngineError {
+    EngineError::Unsupported(format!("this engine cannot re-read {scope}"))
 }

@@ -3,11 +3,13 @@
 //! of the storage, engine and session-manager layers as the WIT variants carry them.
 //! Internal failures keep their detail in the log and reach plugins as a generic message.
 
+use super::wa::gateway::platform_admin as pa;
 use super::wa::gateway::session_control as sc;
 use super::wa::gateway::storage as st;
 use super::wa::gateway::whatsapp_types::{GroupInfo, GroupParticipant, WhatsappError};
 use super::wit;
 use crate::auth::Capability;
+use crate::backfill::{BackfillError, BackfillJob, BackfillScope};
 use crate::engines::{self, EngineError};
 use crate::sessions::{SessionError, SessionRecord};
 use crate::storage::StorageError;
@@ -109,6 +111,59 @@ pub(crate) fn session_error(e: SessionError) -> sc::SessionError {
             tracing::error!(error = %m, "session storage failed");
             sc::SessionError::Failed("storage failed".into())
         }
+    }
+}
+
+/// Why a backfill could not start or be read, as `platform-admin` reports it.
+pub(crate) fn backfill_error(e: BackfillError) -> sc::SessionError {
+    match e {
+        BackfillError::NotFound => sc::SessionError::NotFound,
+        BackfillError::Running(id) => {
+            sc::SessionError::Conflict(format!("backfill {id} is still running"))
+        }
+        BackfillError::NotConnected(m) => {
+            tracing::debug!(reason = %m, "backfill of a session that is not connected");
+            sc::SessionError::NotConnected(NOT_CONNECTED.into())
+        }
+        BackfillError::Storage(m) => {
+            tracing::error!(error = %m, "backfill storage failed");
+            sc::SessionError::Failed("storage failed".into())
+        }
+    }
+}
+
+pub(crate) fn backfill_scope(s: pa::BackfillScope) -> BackfillScope {
+    match s {
+        pa::BackfillScope::Contacts => BackfillScope::Contacts,
+        pa::BackfillScope::Groups => BackfillScope::Groups,
+        pa::BackfillScope::Chats => BackfillScope::Chats,
+    }
+}
+
+fn wit_backfill_scope(s: BackfillScope) -> pa::BackfillScope {
+    match s {
+        BackfillScope::Contacts => pa::BackfillScope::Contacts,
+        BackfillScope::Groups => pa::BackfillScope::Groups,
+        BackfillScope::Chats => pa::BackfillScope::Chats,
+    }
+}
+
+/// A backfill job in the WIT's terms.
+pub(crate) fn backfill_job(j: BackfillJob) -> pa::BackfillJob {
+    pa::BackfillJob {
+        id: j.id,
+        session_id: j.session_id,
+        organization_id: j.organization_id,
+        status: j.status.as_str().to_owned(),
+        scope: j.scope.into_iter().map(wit_backfill_scope).collect(),
+        contacts: j.contacts,
+        groups: j.groups,
+        group_members: j.group_members,
+        chats: j.chats,
+        started_at: j.started_at,
+        finished_at: j.finished_at,
+        error: j.error,
+        requested_by: j.requested_by,
     }
 }
 

@@ -9,6 +9,7 @@ mod groups;
 mod log;
 mod media;
 mod outbox;
+mod platform_admin;
 mod session_control;
 mod stderr;
 mod storage;
@@ -45,6 +46,8 @@ pub struct PluginServices {
     pub outbox: std::sync::OnceLock<crate::outbox::Outbox>,
     /// The webhook engine (`webhook-delivery`).
     pub webhooks: crate::webhooks::Webhooks,
+    /// Admin backfill jobs (`platform-admin`).
+    pub backfills: crate::backfill::Backfills,
     pub bus: crate::events::EventBus,
     /// The event names each plugin may emit (`plugins.emits`).
     pub emits: EmitsFor,

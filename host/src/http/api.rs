@@ -137,31 +137,39 @@ async fn dispatch(
     // A realtime stream outlives the request that minted its ticket: it ends when the
     // minting JWT does (within the verifier's leeway).
     let ticket_jwt_expiry = match (&target, &caller.principal) {
-        (RouteTarget::Builtin(BuiltinRoute::CreateRealtimeTicket), Principal::User(_)) => {
-            crate::auth::jwt::verified_expiry(credential.token()).map(|exp| {
-                exp.saturating_add(app.config.auth.leeway_secs)
-                    .saturating_mul(1000)
-            })
-        }
+        (
+            RouteTarget::Builtin(
+                BuiltinRoute::CreateRealtimeTicket | BuiltinRoute::CreateAdminRealtimeTicket,
+            ),
+            Principal::User(_),
+        ) => crate::auth::jwt::verified_expiry(credential.token()).map(|exp| {
+            exp.saturating_add(app.config.auth.leeway_secs)
+                .saturating_mul(1000)
+        }),
         _ => None,
     };
 
-    let session = match matched
+    let platform_route = target.capability() == Capability::PlatformAdmin;
+    let (session, organization) = match matched
         .params
         .iter()
         .find(|(k, _)| k == "session")
         .map(|(_, v)| v.clone())
     {
         Some(id) => {
-            app.sessions
-                .registry()
-                .get_owned(&id, &caller.organization)
-                .ok_or_else(|| {
-                    ApiError::not_found("session not found").with_detail("session", id.clone())
-                })?;
-            Some(id)
+            let record = resolve_session(app, &caller, &id, platform_route)?;
+            if record.organization_id != caller.organization {
+                tracing::info!(
+                    principal = %caller.principal,
+                    session = %id,
+                    organization = %record.organization_id,
+                    request_id,
+                    "platform admin acts on another organization's session"
+                );
+            }
+            (Some(id), record.organization_id.clone())
         }
-        None => None,
+        None => (None, caller.organization.clone()),
     };
     let params = matched.params;
     let template = matched.template.clone();
@@ -179,21 +187,24 @@ async fn dispatch(
     )
     .await?;
 
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let ticket_call = || crate::realtime::routes::TicketCall {
+        caller: &caller,
+        credential_expires_at: ticket_jwt_expiry,
+        host,
+        body: &body,
+    };
     match target {
         RouteTarget::Builtin(BuiltinRoute::CreateRealtimeTicket) => {
-            let host = parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-            Ok(crate::realtime::routes::create_ticket(
-                app,
-                &caller,
-                ticket_jwt_expiry,
-                host,
-                &body,
-            )?)
+            Ok(crate::realtime::routes::create_ticket(app, ticket_call())?)
         }
+        RouteTarget::Builtin(BuiltinRoute::CreateAdminRealtimeTicket) => Ok(
+            crate::realtime::routes::create_admin_ticket(app, ticket_call())?,
+        ),
         RouteTarget::Builtin(route) => apikeys::handle(
             app.auth.api_keys(),
             route,
@@ -213,7 +224,7 @@ async fn dispatch(
                 headers: plugin_headers(&parts.headers),
                 body: body.to_vec(),
                 caller: wit::Caller {
-                    organization: caller.organization.clone(),
+                    organization: organization.clone(),
                     principal: caller.principal.to_string(),
                     capabilities: caller.capabilities.iter().map(wit_capability).collect(),
                 },
@@ -221,7 +232,7 @@ async fn dispatch(
                 request_id: request_id.to_owned(),
             };
             let ctx = CallContext {
-                organization: Arc::from(caller.organization.as_str()),
+                organization: Arc::from(organization.as_str()),
                 principal: caller.principal.to_string(),
                 created_by: caller.created_by(),
                 capabilities: caller.capabilities,
@@ -232,6 +243,25 @@ async fn dispatch(
             call_plugin(app, &plugin, ctx, &request).await
         }
     }
+}
+
+/// The `{session}` of a request: the caller's organization's (another's reads as not
+/// found, API.md §1.2). On platform-admin routes (`/admin/…`, whose callers are platform
+/// admins) it is found in any organization, and the call is then scoped to that
+/// session's organization (API.md §8).
+fn resolve_session(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    platform_route: bool,
+) -> Result<Arc<crate::sessions::SessionRecord>, ApiError> {
+    let registry = app.sessions.registry();
+    let found = if platform_route {
+        registry.get(id)
+    } else {
+        registry.get_owned(id, &caller.organization)
+    };
+    found.ok_or_else(|| ApiError::not_found("session not found").with_detail("session", id))
 }
 
 /// Refuses callers without the route's capability; `/admin` routes need a platform admin.

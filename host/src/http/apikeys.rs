@@ -102,6 +102,7 @@ pub(super) fn handle(
         }
         BuiltinRoute::UploadMedia
         | BuiltinRoute::CreateRealtimeTicket
+        | BuiltinRoute::CreateAdminRealtimeTicket
         | BuiltinRoute::RealtimeStream => Err(ApiError::internal("not an API-key route")),
         BuiltinRoute::RevokeApiKey => {
             let id = params

@@ -22,10 +22,12 @@ pub enum BuiltinRoute {
     CreateRealtimeTicket,
     /// The realtime WebSocket: authenticated by its ticket, not by a credential.
     RealtimeStream,
+    /// A platform admin's ticket for a stream of any (or every) organization.
+    CreateAdminRealtimeTicket,
 }
 
 impl BuiltinRoute {
-    const ALL: [(BuiltinRoute, Method, &'static str); 6] = [
+    const ALL: [(BuiltinRoute, Method, &'static str); 7] = [
         (BuiltinRoute::ListApiKeys, Method::Get, "/api-keys"),
         (BuiltinRoute::CreateApiKey, Method::Post, "/api-keys"),
         (BuiltinRoute::RevokeApiKey, Method::Delete, "/api-keys/{id}"),
@@ -40,6 +42,11 @@ impl BuiltinRoute {
             "/realtime/ticket",
         ),
         (BuiltinRoute::RealtimeStream, Method::Get, "/realtime"),
+        (
+            BuiltinRoute::CreateAdminRealtimeTicket,
+            Method::Post,
+            "/admin/realtime/ticket",
+        ),
     ];
 
     /// The capability the caller needs; for the stream, the one its ticket was minted with.
@@ -47,6 +54,7 @@ impl BuiltinRoute {
         match self {
             BuiltinRoute::UploadMedia => Capability::Send,
             BuiltinRoute::CreateRealtimeTicket | BuiltinRoute::RealtimeStream => Capability::Read,
+            BuiltinRoute::CreateAdminRealtimeTicket => Capability::PlatformAdmin,
             _ => Capability::Manage,
         }
     }
@@ -64,6 +72,7 @@ impl BuiltinRoute {
             BuiltinRoute::UploadMedia => "uploadMedia",
             BuiltinRoute::CreateRealtimeTicket => "createRealtimeTicket",
             BuiltinRoute::RealtimeStream => "realtimeStream",
+            BuiltinRoute::CreateAdminRealtimeTicket => "adminEventsTicket",
         }
     }
 

@@ -38,11 +38,12 @@ pub enum HostInterface {
     Media,
     EventBus,
     WebhookDelivery,
+    PlatformAdmin,
     Log,
 }
 
 impl HostInterface {
-    pub const ALL: [HostInterface; 11] = [
+    pub const ALL: [HostInterface; 12] = [
         HostInterface::Storage,
         HostInterface::WhatsappRead,
         HostInterface::WhatsappSend,
@@ -53,6 +54,7 @@ impl HostInterface {
         HostInterface::Media,
         HostInterface::EventBus,
         HostInterface::WebhookDelivery,
+        HostInterface::PlatformAdmin,
         HostInterface::Log,
     ];
 
@@ -69,6 +71,7 @@ impl HostInterface {
             HostInterface::Media => "media",
             HostInterface::EventBus => "event-bus",
             HostInterface::WebhookDelivery => "webhook-delivery",
+            HostInterface::PlatformAdmin => "platform-admin",
             HostInterface::Log => "log",
         }
     }

@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+pub use ticket::Audience;
 use ticket::{Ticket, TicketStore, TooManyTickets};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -113,7 +114,8 @@ struct OrgState {
 struct Hub {
     config: RealtimeConfig,
     tickets: TicketStore,
-    orgs: Mutex<HashMap<String, OrgState>>,
+    /// Streams and resume buffers by audience: each organization's, and the platform's.
+    orgs: Mutex<HashMap<Audience, OrgState>>,
     keys: Arc<ApiKeyStore>,
     next_id: AtomicU64,
     /// `server.public_url`, else the API listener's bound address (set once it is bound).
@@ -131,7 +133,7 @@ pub struct Realtime(Arc<Hub>);
 pub(crate) struct Subscription {
     hub: Arc<Hub>,
     id: u64,
-    pub organization: String,
+    pub audience: Audience,
     pub principal: Principal,
     credential_expires_at: Option<u64>,
     /// Frames to send first: the resumed events, or a `stream.gap`.
@@ -145,7 +147,7 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let until = Instant::now() + self.hub.buffer_window();
         let mut orgs = self.hub.orgs.lock().expect("lock");
-        if let Some(org) = orgs.get_mut(&self.organization) {
+        if let Some(org) = orgs.get_mut(&self.audience) {
             org.streams.retain(|s| s.id != self.id);
             org.buffer_until = org.buffer_until.max(until);
         }
@@ -170,13 +172,13 @@ impl Subscription {
 }
 
 /// A `stream.gap` envelope (API.md §7.5): `{after}` is where the client's view has a hole.
-fn gap_frame(organization: &str, after: Option<&str>) -> Utf8Bytes {
+fn gap_frame(audience: &Audience, after: Option<&str>) -> Utf8Bytes {
     serde_json::json!({
         "schema": "v1",
         "id": format!("evt_{}", ulid::Ulid::generate()),
         "event": "stream.gap",
         "session": null,
-        "organization": organization,
+        "organization": audience.organization(),
         "timestamp": crate::clock::now_ms(),
         "payload": {"after": after},
     })
@@ -234,17 +236,18 @@ impl Realtime {
     /// Mints a ticket for a caller; returns the secret and the ticket.
     pub fn mint(
         &self,
-        organization: &str,
+        audience: impl Into<Audience>,
         principal: Principal,
         credential_expires_at: Option<u64>,
         filter: StreamFilter,
         after: Option<String>,
     ) -> Result<(String, Ticket), RealtimeError> {
-        self.0.keep_buffering(organization, Instant::now());
+        let audience = audience.into();
+        self.0.keep_buffering(&audience, Instant::now());
         self.0
             .tickets
             .mint(
-                organization,
+                &audience,
                 principal,
                 credential_expires_at,
                 filter,
@@ -315,7 +318,7 @@ impl Realtime {
             .orgs
             .lock()
             .expect("lock")
-            .get(organization)
+            .get(&Audience::from(organization))
             .map_or(0, |o| o.streams.len())
     }
 }
@@ -344,11 +347,11 @@ impl Hub {
 
     /// The organization is using realtime (a ticket was minted): its events are buffered
     /// from now on, for a buffer window past its last use.
-    fn keep_buffering(&self, organization: &str, now: Instant) {
+    fn keep_buffering(&self, audience: &Audience, now: Instant) {
         let until = now + self.buffer_window();
         let mut orgs = self.orgs.lock().expect("lock");
         let org = orgs
-            .entry(organization.to_owned())
+            .entry(audience.clone())
             .or_insert_with(|| self.org_state());
         org.buffer_until = org.buffer_until.max(until);
     }
@@ -371,15 +374,21 @@ impl Hub {
             text,
         });
         let mut orgs = self.orgs.lock().expect("lock");
-        // Only organizations using realtime keep a buffer (see `OrgState::buffer_until`).
-        let Some(org) = orgs.get_mut(&event.organization) else {
-            return;
-        };
-        org.buffer.push(buffered.clone(), now);
-        org.streams.retain_mut(|s| {
-            !s.filter.matches(&buffered.event, &buffered.session)
-                || s.offer(Some(&buffered.id), buffered.text.clone())
-        });
+        // Only audiences using realtime keep a buffer (see `OrgState::buffer_until`): the
+        // event's organization, and the platform's monitor, which sees every organization.
+        for audience in [
+            Audience::from(event.organization.as_str()),
+            Audience::Platform,
+        ] {
+            let Some(org) = orgs.get_mut(&audience) else {
+                continue;
+            };
+            org.buffer.push(buffered.clone(), now);
+            org.streams.retain_mut(|s| {
+                !s.filter.matches(&buffered.event, &buffered.session)
+                    || s.offer(Some(&buffered.id), buffered.text.clone())
+            });
+        }
     }
 
     /// The feed fell behind the broadcast and `missed` events never reached it: which
@@ -391,10 +400,10 @@ impl Hub {
             "realtime fell behind the event bus; streams are told with stream.gap"
         );
         let mut orgs = self.orgs.lock().expect("lock");
-        for (organization, org) in orgs.iter_mut() {
+        for (audience, org) in orgs.iter_mut() {
             org.buffer.clear();
             org.streams.retain_mut(|s| {
-                let gap = gap_frame(organization, s.last_id.as_deref());
+                let gap = gap_frame(audience, s.last_id.as_deref());
                 s.offer(None, gap)
             });
         }
@@ -436,7 +445,7 @@ impl Hub {
         }
         let mut orgs = self.orgs.lock().expect("lock");
         let org = orgs
-            .entry(ticket.organization.clone())
+            .entry(ticket.audience.clone())
             .or_insert_with(|| self.org_state());
         if org.streams.len() >= self.config.max_streams_per_org {
             drop(orgs);
@@ -456,7 +465,7 @@ impl Hub {
                         last_id = Some(e.id.clone());
                     }
                 }
-                None => replay.push_back(gap_frame(&ticket.organization, Some(after))),
+                None => replay.push_back(gap_frame(&ticket.audience, Some(after))),
             }
         }
         let (frames_tx, frames) = mpsc::channel(self.config.max_unsent_frames);
@@ -473,7 +482,7 @@ impl Hub {
         Ok(Subscription {
             hub: self.clone(),
             id,
-            organization: ticket.organization,
+            audience: ticket.audience,
             principal: ticket.principal,
             credential_expires_at: ticket.credential_expires_at,
             replay,

@@ -3,7 +3,7 @@
 //! answers 101 and hands the connection to a stream task. Failures are
 //! [`RealtimeError`]s, written as envelopes by the HTTP layer.
 
-use super::RealtimeError;
+use super::{Audience, RealtimeError};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::events::filter::{EventFilter, StreamFilter};
@@ -51,16 +51,8 @@ fn is_event_id(id: &str) -> bool {
         .is_some_and(|u| u.len() == 26 && ulid::Ulid::from_string(u).is_ok())
 }
 
-/// `POST /realtime/ticket`: mints a ticket for the caller (API.md §7.2). `host` is the
-/// request's `Host`, for the stream URL when the listener has no usable address;
-/// `credential_expires_at` (epoch ms) ends the stream with a JWT's validity.
-pub(crate) fn create_ticket(
-    app: &App,
-    caller: &Caller,
-    credential_expires_at: Option<u64>,
-    host: Option<&str>,
-    body: &[u8],
-) -> Result<Response, RealtimeError> {
+/// A ticket request body: a JSON object (an empty body is `{}`) of the route's shape.
+fn ticket_request<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, RealtimeError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         &b"{}"[..]
     } else {
@@ -77,12 +69,65 @@ pub(crate) fn create_ticket(
             "request body must be a JSON object",
         ));
     }
-    let req: TicketRequest = serde_json::from_value(value).map_err(invalid)?;
-    let events = match &req.events {
-        None => EventFilter::all(),
+    serde_json::from_value(value).map_err(invalid)
+}
+
+/// The `events` filter of a ticket request (default every event).
+fn event_filter(app: &App, names: Option<&[String]>) -> Result<EventFilter, RealtimeError> {
+    match names {
+        None => Ok(EventFilter::all()),
         Some(names) => EventFilter::parse(names, &emitted(app))
-            .map_err(|m| RealtimeError::invalid("events", m))?,
-    };
+            .map_err(|m| RealtimeError::invalid("events", m)),
+    }
+}
+
+/// What a minted ticket opens, and for whom.
+struct TicketSpec {
+    audience: Audience,
+    filter: StreamFilter,
+    after: Option<String>,
+}
+
+/// A ticket request as the HTTP layer hands it over: the caller, when its credential
+/// stops being valid (a JWT's `exp` plus leeway, epoch ms; the stream ends then), the
+/// request's `Host` (for the stream URL when the listener has no usable address), and the
+/// body.
+pub(crate) struct TicketCall<'a> {
+    pub caller: &'a Caller,
+    pub credential_expires_at: Option<u64>,
+    pub host: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Mints the ticket and writes the answer.
+fn mint_answer(
+    app: &App,
+    call: &TicketCall<'_>,
+    spec: TicketSpec,
+) -> Result<Response, RealtimeError> {
+    let (secret, ticket) = app.realtime.mint(
+        spec.audience,
+        call.caller.principal.clone(),
+        call.credential_expires_at,
+        spec.filter,
+        spec.after,
+    )?;
+    let url = app.realtime.stream_url(&secret, call.host);
+    Ok(json_response(
+        200,
+        &TicketAnswer {
+            ticket: &secret,
+            url: &url,
+            expires_at: ticket.expires_at,
+        },
+    ))
+}
+
+/// `POST /realtime/ticket`: mints a ticket for the caller (API.md §7.2).
+pub(crate) fn create_ticket(app: &App, call: TicketCall<'_>) -> Result<Response, RealtimeError> {
+    let caller = call.caller;
+    let req: TicketRequest = ticket_request(call.body)?;
+    let events = event_filter(app, req.events.as_deref())?;
     if let Some(id) = &req.session_id
         && app
             .sessions
@@ -103,25 +148,69 @@ pub(crate) fn create_ticket(
             "after must be an event id (evt_<ULID>)",
         ));
     }
-    let (secret, ticket) = app.realtime.mint(
-        &caller.organization,
-        caller.principal.clone(),
-        credential_expires_at,
-        StreamFilter {
+    let spec = TicketSpec {
+        audience: Audience::from(caller.organization.as_str()),
+        filter: StreamFilter {
             events,
             session: req.session_id,
         },
-        req.after,
-    )?;
-    let url = app.realtime.stream_url(&secret, host);
-    Ok(json_response(
-        200,
-        &TicketAnswer {
-            ticket: &secret,
-            url: &url,
-            expires_at: ticket.expires_at,
+        after: req.after,
+    };
+    mint_answer(app, &call, spec)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AdminTicketRequest {
+    #[serde(default)]
+    organization: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    events: Option<Vec<String>>,
+}
+
+/// `POST /admin/realtime/ticket` (API.md §8 adminEventsTicket): a platform admin's ticket
+/// for the events of one organization, of one session (of any organization), or — with
+/// neither — of every organization (the dashboard's event monitor).
+pub(crate) fn create_admin_ticket(
+    app: &App,
+    call: TicketCall<'_>,
+) -> Result<Response, RealtimeError> {
+    let req: AdminTicketRequest = ticket_request(call.body)?;
+    let events = event_filter(app, req.events.as_deref())?;
+    let organization = req.organization.filter(|o| !o.is_empty());
+    let session_org = match &req.session_id {
+        Some(id) => {
+            let record = app.sessions.registry().get(id).filter(|r| {
+                organization
+                    .as_deref()
+                    .is_none_or(|o| r.organization_id == o)
+            });
+            let record = record.ok_or_else(|| {
+                RealtimeError::invalid(
+                    "sessionId",
+                    "sessionId is not a session of that organization",
+                )
+            })?;
+            Some(record.organization_id.clone())
+        }
+        None => None,
+    };
+    let audience = match organization.or(session_org) {
+        Some(o) => Audience::Organization(o),
+        None => Audience::Platform,
+    };
+    tracing::info!(principal = %call.caller.principal, %audience, "platform admin ticket minted");
+    let spec = TicketSpec {
+        audience,
+        filter: StreamFilter {
+            events,
+            session: req.session_id,
         },
-    ))
+        after: None,
+    };
+    mint_answer(app, &call, spec)
 }
 
 /// Whether a comma-separated header holds `token` (case-insensitive).
@@ -185,7 +274,7 @@ pub(crate) fn connect(
     }
     let key = websocket_key(&req)?;
     let sub = app.realtime.open(&secret)?;
-    *organization = Some(sub.organization.clone());
+    *organization = Some(sub.audience.to_string());
     let upgrade = hyper::upgrade::on(&mut req);
     // The stream stays on the thread that serves its connection, as the connection would.
     tokio::spawn(super::stream::serve(

@@ -52,12 +52,12 @@ pub(crate) async fn serve(upgrade: OnUpgrade, mut sub: Subscription, config: Rea
     let mut ws =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
             .await;
-    tracing::info!(org = %sub.organization, principal = %sub.principal, "realtime stream opened");
+    tracing::info!(org = %sub.audience, principal = %sub.principal, "realtime stream opened");
     let end = run(&mut ws, &mut sub, &config).await;
     if let End::Close(code, reason) = end {
         close(&mut ws, code, reason).await;
     }
-    tracing::info!(org = %sub.organization, principal = %sub.principal, ?end, "realtime stream closed");
+    tracing::info!(org = %sub.audience, principal = %sub.principal, ?end, "realtime stream closed");
 }
 
 async fn run(ws: &mut Socket, sub: &mut Subscription, config: &RealtimeConfig) -> End {

@@ -73,6 +73,41 @@ fn ns(frames: &[Value]) -> Vec<u64> {
 }
 
 #[test]
+fn the_platform_stream_sees_every_organization_and_resumes_across_them() {
+    let f = fixture(RealtimeConfig::default());
+    let platform = |after: Option<&str>| {
+        f.rt.mint(
+            Audience::Platform,
+            user(),
+            None,
+            filter(&["message"], None),
+            after.map(str::to_owned),
+        )
+        .unwrap()
+        .0
+    };
+    let mut monitor = f.rt.open(&platform(None)).unwrap();
+    let mut org_a =
+        f.rt.open(&ticket(&f.rt, "org_a", filter(&["*"], None), None))
+            .unwrap();
+    let first = publish(&f.rt, "org_a", "s1", "message", 1);
+    publish(&f.rt, "org_b", "s2", "message", 2);
+    publish(&f.rt, "org_c", "s3", "presence.update", 3);
+    let frames = drain(&mut monitor);
+    assert_eq!(ns(&frames), [1, 2]);
+    assert_eq!(frames[1]["organization"], "org_b");
+    assert_eq!(
+        ns(&drain(&mut org_a)),
+        [1],
+        "an organization sees only its own"
+    );
+    // No organization id names the platform's stream.
+    assert_eq!(f.rt.open_streams("*"), 0);
+    let mut resumed = f.rt.open(&platform(Some(&first))).unwrap();
+    assert_eq!(ns(&drain(&mut resumed)), [2]);
+}
+
+#[test]
 fn live_events_reach_only_the_streams_they_match() {
     let f = fixture(RealtimeConfig::default());
     let mut all =
@@ -328,7 +363,14 @@ fn stream_urls_follow_the_public_url_or_the_listener() {
 fn organizations_that_never_used_realtime_keep_no_buffer() {
     let f = fixture(RealtimeConfig::default());
     let id = publish(&f.rt, "org_quiet", "s1", "message", 1);
-    assert!(f.rt.0.orgs.lock().unwrap().get("org_quiet").is_none());
+    assert!(
+        f.rt.0
+            .orgs
+            .lock()
+            .unwrap()
+            .get(&Audience::from("org_quiet"))
+            .is_none()
+    );
     // Its first ticket cannot resume from before it: a gap, then live events.
     let mut sub =
         f.rt.open(&ticket(&f.rt, "org_quiet", filter(&["*"], None), Some(&id)))

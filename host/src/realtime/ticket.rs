@@ -1,6 +1,7 @@
 //! Stream tickets: a browser cannot put a credential on a WebSocket upgrade, so a caller
 //! trades its credential for a short-lived, single-use `rtt_…` ticket (API.md §7.4) and
-//! puts that in the stream's URL. A ticket is bound to the caller's organization and
+//! puts that in the stream's URL. A ticket is bound to the caller's organization (or, for
+//! a platform admin, to every organization) and
 //! principal and carries the stream's filters. Only a hash of each ticket is held, as
 //! for API keys, so a lookup reveals nothing through its timing.
 
@@ -15,10 +16,44 @@ use std::sync::Mutex;
 
 pub const TICKET_PREFIX: &str = "rtt_";
 
+/// Whose events a stream carries: one organization's, or — for a platform admin's event
+/// monitor (API.md §8 adminEventsTicket) — every organization's. A variant of its own, so
+/// no organization id can ever name the platform's stream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Audience {
+    Organization(String),
+    Platform,
+}
+
+impl Audience {
+    /// The organization, for one organization's stream.
+    pub fn organization(&self) -> Option<&str> {
+        match self {
+            Audience::Organization(o) => Some(o),
+            Audience::Platform => None,
+        }
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(organization: &str) -> Self {
+        Audience::Organization(organization.to_owned())
+    }
+}
+
+impl std::fmt::Display for Audience {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Audience::Organization(o) => f.write_str(o),
+            Audience::Platform => f.write_str("*"),
+        }
+    }
+}
+
 /// What a ticket opens.
 #[derive(Debug, Clone)]
 pub struct Ticket {
-    pub organization: String,
+    pub audience: Audience,
     pub principal: Principal,
     /// When the credential that minted it stops being valid (a JWT's `exp` plus the
     /// configured leeway, epoch ms); `None` for API keys, which end by revocation.
@@ -30,7 +65,7 @@ pub struct Ticket {
     pub expires_at: u64,
 }
 
-/// Unused tickets one organization may hold at once: minting is cheap, so it is bounded.
+/// Unused tickets one audience may hold at once: minting is cheap, so it is bounded.
 pub const MAX_TICKETS_PER_ORG: usize = 1_000;
 
 /// Why a ticket was not minted.
@@ -60,7 +95,7 @@ impl TicketStore {
     /// secret and the ticket as stored.
     pub fn mint(
         &self,
-        organization: &str,
+        audience: &Audience,
         principal: Principal,
         credential_expires_at: Option<u64>,
         filter: StreamFilter,
@@ -69,10 +104,7 @@ impl TicketStore {
     ) -> Result<(String, Ticket), TooManyTickets> {
         let mut tickets = self.tickets.lock().expect("lock");
         tickets.retain(|_, t| t.expires_at > now);
-        let held = tickets
-            .values()
-            .filter(|t| t.organization == organization)
-            .count();
+        let held = tickets.values().filter(|t| &t.audience == audience).count();
         if held >= MAX_TICKETS_PER_ORG {
             return Err(TooManyTickets);
         }
@@ -80,7 +112,7 @@ impl TicketStore {
         rand::rng().fill_bytes(&mut raw);
         let secret = format!("{TICKET_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw));
         let ticket = Ticket {
-            organization: organization.to_owned(),
+            audience: audience.clone(),
             principal,
             credential_expires_at,
             filter,
@@ -139,7 +171,7 @@ mod tests {
         };
         store
             .mint(
-                org,
+                &Audience::from(org),
                 Principal::ApiKey("key_1".into()),
                 None,
                 filter,
@@ -157,7 +189,7 @@ mod tests {
         assert!(store.is_valid(&t, 30_999));
         assert!(!store.is_valid(&t, 31_000));
         let ticket = store.redeem(&t, 2_000).unwrap();
-        assert_eq!(ticket.organization, "org_a");
+        assert_eq!(ticket.audience, Audience::from("org_a"));
         assert_eq!(ticket.expires_at, 31_000);
         assert!(store.redeem(&t, 2_000).is_none(), "single use");
         store.put_back(&t, ticket);

@@ -21,6 +21,38 @@ pub struct CreateSession {
     pub start: bool,
 }
 
+/// What a platform admin may change on a session; `None` keeps the field.
+#[derive(Debug, Clone, Default)]
+pub struct SessionLimits {
+    pub rate_per_min: Option<u32>,
+    pub rate_per_hour: Option<u32>,
+    pub is_admin_session: Option<bool>,
+}
+
+impl SessionLimits {
+    /// The allowed ranges (API.md §8).
+    pub const RATE_PER_MIN: std::ops::RangeInclusive<u32> = 1..=1_000;
+    pub const RATE_PER_HOUR: std::ops::RangeInclusive<u32> = 1..=60_000;
+
+    fn check(&self) -> Result<(), SessionError> {
+        for (name, value, range) in [
+            ("ratePerMin", self.rate_per_min, Self::RATE_PER_MIN),
+            ("ratePerHour", self.rate_per_hour, Self::RATE_PER_HOUR),
+        ] {
+            if let Some(v) = value
+                && !range.contains(&v)
+            {
+                return Err(SessionError::Invalid(format!(
+                    "{name} must be {}-{}",
+                    range.start(),
+                    range.end()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A session operation that failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
@@ -292,6 +324,32 @@ impl SessionManager {
         Ok(rec)
     }
 
+    /// Changes what only a platform admin may: the send rates (`ratePerMin` 1–1000,
+    /// `ratePerHour` 1–60 000) and the admin flag. The outbox reads the new rates on its
+    /// next send.
+    pub fn update_limits(
+        &self,
+        org: &str,
+        id: &str,
+        limits: &SessionLimits,
+    ) -> Result<Arc<SessionRecord>, SessionError> {
+        self.owned(org, id)?;
+        limits.check()?;
+        self.registry
+            .update(id, |r| {
+                if let Some(v) = limits.rate_per_min {
+                    r.rate_per_min = v;
+                }
+                if let Some(v) = limits.rate_per_hour {
+                    r.rate_per_hour = v;
+                }
+                if let Some(v) = limits.is_admin_session {
+                    r.is_admin_session = v;
+                }
+            })?
+            .ok_or(SessionError::NotFound)
+    }
+
     /// Stops the connection and removes the session with all its stored data.
     pub async fn delete(&self, org: &str, id: &str) -> Result<(), SessionError> {
         let _guard = self.lock(id).await;
@@ -359,6 +417,23 @@ impl SessionManager {
         Ok(code)
     }
 
+    /// Before the listeners open: no session of a process that just started is connected,
+    /// whatever the last run stored. One that should run reads `starting` until its engine
+    /// reports (so nothing is started on a `working` no connection backs); one that should
+    /// not reads `stopped`.
+    pub fn settle_after_restart(&self) {
+        for s in self.registry.list(None) {
+            let settled = match (s.status.is_running(), s.want_running) {
+                (true, true) if s.status != SessionStatus::Starting => SessionStatus::Starting,
+                (true, false) => SessionStatus::Stopped,
+                _ => continue,
+            };
+            if let Err(e) = self.set_status(&s.id, settled, None, |_| {}) {
+                tracing::warn!(session = %s.id, error = %e, "cannot settle the session's status");
+            }
+        }
+    }
+
     /// Starts every session that was running when the gateway last stopped.
     pub async fn resume_all(&self) {
         for s in self.registry.list(None) {
@@ -368,9 +443,6 @@ impl SessionManager {
                 if let Err(e) = self.start_locked(&s.id).await {
                     tracing::warn!(session = %s.id, error = %e, "resume failed");
                 }
-            } else if s.status.is_running() {
-                // Was mid-connection when the gateway died without wanting to run: settle.
-                let _ = self.set_status(&s.id, SessionStatus::Stopped, None, |_| {});
             }
         }
     }

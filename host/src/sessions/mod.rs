@@ -6,7 +6,9 @@ pub mod auto_read;
 mod manager;
 mod registry;
 
-pub use manager::{CreateSession, OnDelete, SessionError, SessionManager, SessionPolicy};
+pub use manager::{
+    CreateSession, OnDelete, SessionError, SessionLimits, SessionManager, SessionPolicy,
+};
 pub use registry::SessionRegistry;
 
 use serde::{Deserialize, Serialize};

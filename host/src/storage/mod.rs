@@ -24,6 +24,9 @@ pub(crate) const ENGINE_KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new
 /// Organization id → bytes of plugin data it stores (keys and values), kept in step with
 /// every plugin write in the same transaction.
 pub(crate) const USAGE: TableDefinition<&str, u64> = TableDefinition::new("org_usage");
+/// `{session}/{job id}` → admin backfill job (JSON), see `crate::backfill`.
+pub(crate) const BACKFILL_JOBS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("backfill_jobs");
 /// Schema and bookkeeping values.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -124,6 +127,7 @@ impl Database {
             txn.open_table(PLUGIN_KV)?;
             txn.open_table(ENGINE_KV)?;
             txn.open_table(USAGE)?;
+            txn.open_table(BACKFILL_JOBS)?;
             let mut meta = txn.open_table(META)?;
             let existing: Option<Vec<u8>> = meta.get("schema")?.map(|v| v.value().to_vec());
             match existing {

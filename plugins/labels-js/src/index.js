@@ -242,16 +242,19 @@ function labelItem(req) {
   return item;
 }
 
-/** Takes a label off a chat or contact (of a session that may be gone since). @param {Request} req */
+/** Takes a label off a chat or contact (of a session that may be gone since); idempotent,
+ * like removing a group member: what does not carry the label is left as it is.
+ * @param {Request} req */
 function unlabelItem(req) {
   const label = loadLabel(req);
   const body = req.json();
   const jid = targetJid(body.jid, body.kind);
-  const notCarried = () => ApiError.notFound(`the ${body.kind} does not carry this label`);
-  if (!SESSION_ID.test(body.sessionId)) throw notCarried();
+  if (!SESSION_ID.test(body.sessionId)) {
+    throw ApiError.invalidField('sessionId', 'sessionId must be a session id');
+  }
   const key = `${itemPrefix(label.id)}${body.sessionId.toUpperCase()}/${body.kind}/${jid}`;
   const tx = new Tx();
-  if (!tx.get(key)) throw notCarried();
+  if (!tx.get(key)) return;
   tx.delete(key);
   tx.commit();
 }

@@ -3,6 +3,7 @@
 /// <reference path="./interfaces/wa-gateway-log.d.ts" />
 /// <reference path="./interfaces/wa-gateway-media.d.ts" />
 /// <reference path="./interfaces/wa-gateway-outbox.d.ts" />
+/// <reference path="./interfaces/wa-gateway-platform-admin.d.ts" />
 /// <reference path="./interfaces/wa-gateway-session-control.d.ts" />
 /// <reference path="./interfaces/wa-gateway-storage.d.ts" />
 /// <reference path="./interfaces/wa-gateway-types.d.ts" />
@@ -17,6 +18,7 @@ declare module 'wa:gateway/plugin@0.1.3' {
   export type * as WaGatewayLog013 from 'wa:gateway/log@0.1.3'; // import wa:gateway/log@0.1.3
   export type * as WaGatewayMedia013 from 'wa:gateway/media@0.1.3'; // import wa:gateway/media@0.1.3
   export type * as WaGatewayOutbox013 from 'wa:gateway/outbox@0.1.3'; // import wa:gateway/outbox@0.1.3
+  export type * as WaGatewayPlatformAdmin013 from 'wa:gateway/platform-admin@0.1.3'; // import wa:gateway/platform-admin@0.1.3
   export type * as WaGatewaySessionControl013 from 'wa:gateway/session-control@0.1.3'; // import wa:gateway/session-control@0.1.3
   export type * as WaGatewayStorage013 from 'wa:gateway/storage@0.1.3'; // import wa:gateway/storage@0.1.3
   export type * as WaGatewayTypes013 from 'wa:gateway/types@0.1.3'; // import wa:gateway/types@0.1.3

@@ -29,7 +29,8 @@ pub use paging::{
 #[cfg(feature = "guest")]
 pub use guest::{
     Caller, Capability, Event, IntoResponse, Json, Manifest, Plugin, Request, Response, Route,
-    bytes, chats, events, groups, log, media, outbox, sessions, store, webhooks, whatsapp,
+    bytes, chats, events, groups, log, media, outbox, platform_admin, sessions, store, webhooks,
+    whatsapp,
 };
 
 /// Re-exported for `#[derive(JsonSchema)]` on request and response types.

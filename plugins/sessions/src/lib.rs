@@ -5,67 +5,12 @@ mod qr;
 #[cfg(test)]
 mod tests;
 
-use gateway_sdk::sessions::{self, Session, SessionOptions};
+use gateway_sdk::sessions::{self, Session, SessionOptions, SessionView};
 use gateway_sdk::{
     ApiError, Capability, IntoResponse, Json, JsonSchema, Manifest, Page, Plugin, Request,
     Response, Route, page_sorted,
 };
 use serde::{Deserialize, Serialize};
-
-/// A session: one attached (or to-be-attached) WhatsApp number (API.md §2).
-#[derive(Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-struct SessionView {
-    /// ULID.
-    id: String,
-    organization_id: String,
-    label: Option<String>,
-    #[schemars(extend("enum" = ["stopped", "starting", "scan_qr_code", "working", "failed"]))]
-    status: String,
-    /// Why the session is not working, when known.
-    status_reason: Option<String>,
-    phone_number: Option<String>,
-    wa_jid: Option<String>,
-    wa_lid: Option<String>,
-    /// The gateway node holding the session.
-    gateway_id: String,
-    is_admin_session: bool,
-    auto_read: bool,
-    presence_typing: bool,
-    rate_per_min: u32,
-    rate_per_hour: u32,
-    /// The JWT `sub`, or `apikey:<key id>`.
-    created_by_user_id: String,
-    /// Epoch ms.
-    created_at: u64,
-    updated_at: u64,
-    last_connected_at: Option<u64>,
-}
-
-impl From<Session> for SessionView {
-    fn from(s: Session) -> Self {
-        SessionView {
-            id: s.id,
-            organization_id: s.organization_id,
-            label: s.label,
-            status: s.status,
-            status_reason: s.status_reason,
-            phone_number: s.phone_number,
-            wa_jid: s.wa_jid,
-            wa_lid: s.wa_lid,
-            gateway_id: s.gateway_id,
-            is_admin_session: s.is_admin_session,
-            auto_read: s.auto_read,
-            presence_typing: s.presence_typing,
-            rate_per_min: s.rate_per_min,
-            rate_per_hour: s.rate_per_hour,
-            created_by_user_id: s.created_by_user_id,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-            last_connected_at: s.last_connected_at,
-        }
-    }
-}
 
 /// The body of createSession.
 #[derive(Deserialize, JsonSchema)]
@@ -127,10 +72,6 @@ fn page_of(mut all: Vec<Session>, req: &Request) -> Result<Json<Page<SessionView
 
 fn list_sessions(req: &Request) -> Result<Json<Page<SessionView>>, ApiError> {
     page_of(sessions::list()?, req)
-}
-
-fn admin_list_sessions(req: &Request) -> Result<Json<Page<SessionView>>, ApiError> {
-    page_of(sessions::list_all()?, req)
 }
 
 fn create_session(req: &Request) -> SessionAnswer {
@@ -337,17 +278,6 @@ impl Plugin for Sessions {
                 .request::<PairingCodeRequest>()
                 .response::<CodeView>(),
                 session_pairing_code,
-            )
-            .route(
-                Route::get(
-                    "/admin/sessions",
-                    Capability::PlatformAdmin,
-                    "adminListSessions",
-                )
-                .summary("Every organization's sessions (super_admin only)")
-                .paged()
-                .response::<Page<SessionView>>(),
-                admin_list_sessions,
             )
             .route(
                 op(

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::engines::{
-    ChatSettings, ChatState, GroupInfo, GroupSetting, JoinRequest, Joined, MediaBlob, MessageRef,
-    OutgoingMessage, ParticipantAction, ParticipantResult, SendError, SentAck,
+    ChatSettings, ChatSnapshot, ChatState, GroupInfo, GroupSetting, JoinRequest, Joined, MediaBlob,
+    MessageRef, OutgoingMessage, ParticipantAction, ParticipantResult, SendError, SentAck,
 };
 
 /// The handle the engine trait needs: `start` spawns tasks holding an `Arc` of the engine.
@@ -224,14 +224,16 @@ impl Engine for Sandbox {
     async fn apply_chat_settings(
         &self,
         session: &str,
-        _chat: &Jid,
-        _settings: ChatSettings,
+        chat: &Jid,
+        settings: ChatSettings,
     ) -> Result<(), EngineError> {
-        self.0.live(session)
+        self.0.live(session)?;
+        self.0.save_chat_settings(session, chat, settings).await
     }
 
-    async fn delete_chat(&self, session: &str, _chat: &Jid) -> Result<(), EngineError> {
-        self.0.live(session)
+    async fn delete_chat(&self, session: &str, chat: &Jid) -> Result<(), EngineError> {
+        self.0.live(session)?;
+        self.0.forget_chat(session, chat).await
     }
 
     async fn download_media(
@@ -334,6 +336,26 @@ impl Engine for Sandbox {
         jpeg: Option<Vec<u8>>,
     ) -> Result<Option<String>, EngineError> {
         self.0.set_group_picture(session, group, jpeg).await
+    }
+
+    async fn backfill_contacts(&self, session: &str) -> Result<Vec<Value>, EngineError> {
+        self.0.reread(session).await?;
+        Ok(self.0.contact_entries())
+    }
+
+    async fn backfill_groups(&self, session: &str) -> Result<Vec<GroupInfo>, EngineError> {
+        self.0.reread(session).await?;
+        Ok(self
+            .0
+            .member_groups(session)?
+            .iter()
+            .map(|g| g.info())
+            .collect())
+    }
+
+    async fn backfill_chats(&self, session: &str) -> Result<Vec<ChatSnapshot>, EngineError> {
+        self.0.reread(session).await?;
+        self.0.chat_snapshots(session)
     }
 
     async fn shutdown(&self) {

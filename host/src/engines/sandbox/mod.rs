@@ -5,6 +5,7 @@
 //! the device from the "phone", inject inbound events and make another admin change a
 //! group.
 
+mod chats;
 mod control;
 mod engine;
 mod groups;

@@ -147,35 +147,14 @@ impl SandboxEngine {
     /// Delivers the world as WhatsApp would on connect: contacts (with LID ↔ phone
     /// mappings), direct chats and group metadata, in chunks.
     pub(super) fn sync_world(&self, session: &str) {
-        let w = &self.world.world;
-        let contacts: Vec<Value> = w
-            .contacts
-            .iter()
-            .map(|c| {
-                json!({
-                    "lid": c.lid,
-                    "jid": c.phone_jid(),
-                    "phoneNumber": c.phone,
-                    "name": c.name,
-                    "pushName": c.push_name,
-                    "businessName": c.business_name,
-                })
-            })
-            .collect();
-        for chunk in contacts.chunks(SYNC_CHUNK) {
+        for chunk in self.contact_entries().chunks(SYNC_CHUNK) {
             self.domain(
                 session,
                 "contacts.upsert",
                 json!({"source": "sync", "contacts": chunk}),
             );
         }
-        let chats: Vec<Value> = w
-            .contacts
-            .iter()
-            .filter(|c| c.dm)
-            .map(|c| json!({"jid": c.phone_jid().unwrap_or_else(|| c.lid.clone()), "lid": c.lid}))
-            .collect();
-        for chunk in chats.chunks(SYNC_CHUNK) {
+        for chunk in self.chat_entries().chunks(SYNC_CHUNK) {
             self.domain(session, "chats.upsert", json!({"chats": chunk}));
         }
         // Group metadata: the session's own copy of the world's groups, as changed
@@ -194,12 +173,50 @@ impl SandboxEngine {
         }
     }
 
+    /// The world's contacts as `contacts.upsert` entries.
+    pub(super) fn contact_entries(&self) -> Vec<Value> {
+        self.world
+            .world
+            .contacts
+            .iter()
+            .map(|c| {
+                json!({
+                    "lid": c.lid,
+                    "jid": c.phone_jid(),
+                    "phoneNumber": c.phone,
+                    "name": c.name,
+                    "pushName": c.push_name,
+                    "businessName": c.business_name,
+                })
+            })
+            .collect()
+    }
+
+    /// The account's direct chats as `chats.upsert` entries.
+    pub(super) fn chat_entries(&self) -> Vec<Value> {
+        self.world
+            .world
+            .contacts
+            .iter()
+            .filter(|c| c.dm)
+            .map(|c| json!({"jid": c.phone_jid().unwrap_or_else(|| c.lid.clone()), "lid": c.lid}))
+            .collect()
+    }
+
     pub(super) fn domain(&self, session: &str, name: &str, payload: Value) {
         self.sink.send(EngineEvent::Domain {
             session: session.to_owned(),
             name: name.to_owned(),
             payload,
         });
+    }
+
+    /// One backfill read: takes `backfill_delay_ms`, like a round trip to WhatsApp, and
+    /// needs the connection before and after.
+    pub(super) async fn reread(&self, session: &str) -> Result<(), EngineError> {
+        self.live(session)?;
+        tokio::time::sleep(Duration::from_millis(self.config.backfill_delay_ms)).await;
+        self.live(session)
     }
 
     pub(super) fn live(&self, session: &str) -> Result<(), EngineError> {

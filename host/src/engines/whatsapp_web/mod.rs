@@ -12,6 +12,7 @@
 //! (the library's `InboundDurabilityHook`).
 
 mod archive;
+mod backfill;
 mod content;
 mod groups;
 mod messaging;
@@ -721,6 +722,19 @@ impl Engine for WhatsappWeb {
         jpeg: Option<Vec<u8>>,
     ) -> Result<Option<String>, EngineError> {
         groups::set_group_picture(&self.0, session, group, jpeg).await
+    }
+
+    async fn backfill_contacts(
+        &self,
+        session: &str,
+    ) -> Result<Vec<serde_json::Value>, EngineError> {
+        self.0.client(session)?;
+        backfill::known_contacts(&RedbBackend::new(self.0.db.clone(), session)).await
+    }
+
+    async fn backfill_groups(&self, session: &str) -> Result<Vec<super::GroupInfo>, EngineError> {
+        let client = self.0.client(session)?;
+        backfill::joined_groups(&client).await
     }
 
     async fn shutdown(&self) {

@@ -347,6 +347,14 @@ async fn resume_starts_what_was_running_and_settles_the_rest() {
         .registry()
         .update(&stopped, |r| r.status = SessionStatus::Starting)
         .unwrap();
+    // What the last run stored as connected is not connected in a new process.
+    h.manager
+        .registry()
+        .update(&running, |r| r.status = SessionStatus::Working)
+        .unwrap();
+    h.manager.settle_after_restart();
+    assert_eq!(h.status(&running).0, SessionStatus::Starting);
+    assert_eq!(h.status(&stopped).0, SessionStatus::Stopped);
     h.manager.resume_all().await;
     let calls = h.engine.calls();
     assert_eq!(

@@ -17,6 +17,7 @@ pub mod groups;
 pub mod log;
 pub mod media;
 pub mod outbox;
+pub mod platform_admin;
 pub mod sessions;
 pub mod store;
 pub mod webhooks;

@@ -11,6 +11,64 @@ use wit as imp;
 
 pub use wit::{Code, Session, SessionError, SessionOptions};
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// A session: one attached (or to-be-attached) WhatsApp number (API.md §2).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// ULID.
+    pub id: String,
+    pub organization_id: String,
+    pub label: Option<String>,
+    #[schemars(extend("enum" = ["stopped", "starting", "scan_qr_code", "working", "failed"]))]
+    pub status: String,
+    /// Why the session is not working, when known.
+    pub status_reason: Option<String>,
+    pub phone_number: Option<String>,
+    pub wa_jid: Option<String>,
+    pub wa_lid: Option<String>,
+    /// The gateway node holding the session.
+    pub gateway_id: String,
+    pub is_admin_session: bool,
+    pub auto_read: bool,
+    pub presence_typing: bool,
+    pub rate_per_min: u32,
+    pub rate_per_hour: u32,
+    /// The JWT `sub`, or `apikey:<key id>`.
+    pub created_by_user_id: String,
+    /// Epoch ms.
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub last_connected_at: Option<u64>,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        SessionView {
+            id: s.id,
+            organization_id: s.organization_id,
+            label: s.label,
+            status: s.status,
+            status_reason: s.status_reason,
+            phone_number: s.phone_number,
+            wa_jid: s.wa_jid,
+            wa_lid: s.wa_lid,
+            gateway_id: s.gateway_id,
+            is_admin_session: s.is_admin_session,
+            auto_read: s.auto_read,
+            presence_typing: s.presence_typing,
+            rate_per_min: s.rate_per_min,
+            rate_per_hour: s.rate_per_hour,
+            created_by_user_id: s.created_by_user_id,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            last_connected_at: s.last_connected_at,
+        }
+    }
+}
+
 impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {

@@ -18,6 +18,7 @@ pub(crate) mod groups;
 pub(crate) mod log;
 pub(crate) mod media;
 pub(crate) mod outbox;
+pub(crate) mod platform_admin;
 mod routing;
 pub(crate) mod sessions;
 pub(crate) mod storage;
@@ -29,6 +30,7 @@ pub use events::{EmittedEvent, EventBusWorld};
 pub use groups::{FakeGroup, GroupsWorld};
 pub use media::MediaWorld;
 pub use outbox::{OutboxItem, OutboxWorld};
+pub use platform_admin::{BackfillCounts, PlatformAdminWorld};
 pub use sessions::SessionWorld;
 pub use whatsapp::{FakeContact, WhatsappWorld};
 
@@ -49,6 +51,8 @@ pub(crate) enum Scope {
 #[derive(Debug, Clone)]
 pub(crate) struct CallScope {
     pub(crate) organization: String,
+    /// `user:test` for requests, `event` for event deliveries.
+    pub(crate) principal: String,
     pub(crate) capabilities: Vec<Capability>,
     pub(crate) session: Option<String>,
 }
@@ -139,6 +143,7 @@ impl TestHost {
         media::reset();
         chats::reset();
         groups::reset();
+        platform_admin::reset();
         let manifest = dispatch::manifest_of::<P>();
         events::reset(manifest.name());
         set_call(None);
@@ -184,6 +189,11 @@ impl TestHost {
     /// The fake groups (`whatsapp-groups` and the group look-ups of `whatsapp-read`).
     pub fn groups(&self) -> GroupsWorld {
         GroupsWorld
+    }
+
+    /// The fake `platform-admin` backfills, to finish them or look at them.
+    pub fn platform_admin(&self) -> PlatformAdminWorld {
+        PlatformAdminWorld
     }
 
     /// The events the plugin emitted through `event-bus`, and its emit grant.
@@ -331,10 +341,18 @@ impl TestHost {
             .iter()
             .find(|(k, _)| k == "session")
             .map(|(_, v)| v.clone());
-        if let Some(s) = &session
-            && !sessions::belongs_to(s, &self.organization)
-        {
-            return Err(ApiError::not_found("session not found").with_detail("session", s.clone()));
+        // The gateway's admin `{session}` rule: on platform-admin routes the session is
+        // found in any organization, and the call runs as that organization.
+        let platform_route = route.capability == Capability::PlatformAdmin;
+        let mut organization = self.organization.clone();
+        if let Some(s) = &session {
+            let found = match sessions::organization_of(s) {
+                Some(org) if platform_route || org == self.organization => Some(org),
+                _ => None,
+            };
+            organization = found.ok_or_else(|| {
+                ApiError::not_found("session not found").with_detail("session", s.clone())
+            })?;
         }
         let request = Request::from_wit(wit::Request {
             method: method.to_owned(),
@@ -346,7 +364,7 @@ impl TestHost {
             headers,
             body,
             caller: wit::Caller {
-                organization: self.organization.clone(),
+                organization: organization.clone(),
                 principal: "user:test".into(),
                 capabilities: self.capabilities.clone(),
             },
@@ -354,7 +372,8 @@ impl TestHost {
             request_id: "test".into(),
         });
         set_call(Some(CallScope {
-            organization: self.organization.clone(),
+            organization,
+            principal: "user:test".into(),
             capabilities: self.capabilities.clone(),
             session,
         }));
@@ -387,6 +406,7 @@ impl TestHost {
         });
         set_call(Some(CallScope {
             organization: self.organization.clone(),
+            principal: "event".into(),
             capabilities: Vec::new(),
             session: Some(session.to_owned()),
         }));

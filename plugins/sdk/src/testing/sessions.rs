@@ -26,12 +26,9 @@ pub(crate) fn reset() {
     REGISTRY.with_borrow_mut(|r| *r = Registry::default());
 }
 
-pub(crate) fn belongs_to(id: &str, organization: &str) -> bool {
-    REGISTRY.with_borrow(|r| {
-        r.sessions
-            .get(id)
-            .is_some_and(|s| s.organization_id == organization)
-    })
+/// The organization a session belongs to, while it exists.
+pub(crate) fn organization_of(id: &str) -> Option<String> {
+    REGISTRY.with_borrow(|r| r.sessions.get(id).map(|s| s.organization_id.clone()))
 }
 
 /// The handle tests set sessions up with.
@@ -114,7 +111,7 @@ fn organization() -> Result<String, SessionError> {
 }
 
 /// Runs `f` on a session of the caller's organization (another's reads as not found).
-fn with_owned<T>(
+pub(crate) fn with_owned<T>(
     id: &str,
     f: impl FnOnce(&mut Session) -> Result<T, SessionError>,
 ) -> Result<T, SessionError> {
