@@ -100,6 +100,18 @@ def call(url, key=None, method="GET", body=None):
     return time.perf_counter() - started, data
 
 
+def mint_key(admin):
+    """An API key of the benchmark's organization, minted on the admin listener."""
+    _, secret = call(
+        f"{admin}/admin/api-keys",
+        method="POST",
+        body=json.dumps(
+            {"organization": "org_costs", "name": "costs", "permissions": ["read", "send", "manage"]}
+        ).encode(),
+    )
+    return json.loads(secret)["secret"]
+
+
 def stop(proc):
     proc.terminate()
     proc.wait(timeout=30)
@@ -121,14 +133,7 @@ def measure(binary, name, folder, path, capability):
         compile_ms = int(compiled.group(1)) if compiled else None
         # 2. Warm cache: start-up, first call, reused calls, memory.
         proc, api, admin, startup = start(binary, cold, os.path.join(work, "warm.log"))
-        _, secret = call(
-            f"{admin}/admin/api-keys",
-            method="POST",
-            body=json.dumps(
-                {"organization": "org_costs", "name": "costs", "permissions": ["read", "send", "manage"]}
-            ).encode(),
-        )
-        key = json.loads(secret)["secret"]
+        key = mint_key(admin)
         first, _ = call(f"{api}/api/v1{path}", key)
         reused = [call(f"{api}/api/v1{path}", key)[0] for _ in range(CALLS)]
         _, listing = call(f"{admin}/admin/plugins")
@@ -138,14 +143,7 @@ def measure(binary, name, folder, path, capability):
         # 3. No idle instances: every call instantiates.
         fresh_cfg = write_config(work, "fresh", cache, 0)
         proc, api, admin, _ = start(binary, fresh_cfg, os.path.join(work, "fresh.log"))
-        _, secret = call(
-            f"{admin}/admin/api-keys",
-            method="POST",
-            body=json.dumps(
-                {"organization": "org_costs", "name": "costs", "permissions": ["read", "send", "manage"]}
-            ).encode(),
-        )
-        key = json.loads(secret)["secret"]
+        key = mint_key(admin)
         fresh = [call(f"{api}/api/v1{path}", key)[0] for _ in range(CALLS // 5)]
         stop(proc)
         return {

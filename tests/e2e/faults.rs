@@ -4,37 +4,15 @@
 
 use crate::support::*;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn fault_under_load(path: &str) {
     let g = Arc::new(Gateway::start());
     let key = Arc::new(g.key("org_fault", &["read"]));
     let timeout = Duration::from_millis(g.options.plugin_timeout_ms);
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let bad = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (g, key, stop, ok, bad) = (
-                g.clone(),
-                key.clone(),
-                stop.clone(),
-                ok.clone(),
-                bad.clone(),
-            );
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let r = g.get("/chaos/ok", &key);
-                    if r.status == 200 && r.json()["ok"] == true {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        bad.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
+    let load = BackgroundLoad::start(&g, &key, "/chaos/ok", 4, |r| {
+        r.status == 200 && r.json()["ok"] == true
+    });
     std::thread::sleep(Duration::from_millis(200));
     for _ in 0..3 {
         let started = Instant::now();
@@ -48,21 +26,11 @@ fn fault_under_load(path: &str) {
             "{path} took {took:?}"
         );
     }
-    let before = ok.load(Ordering::Relaxed);
+    let before = load.ok();
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.join().unwrap();
-    }
-    assert_eq!(
-        bad.load(Ordering::Relaxed),
-        0,
-        "ordinary requests failed during {path}"
-    );
-    assert!(
-        ok.load(Ordering::Relaxed) > before,
-        "ordinary requests stalled during {path}"
-    );
+    let (ok, bad) = load.finish();
+    assert_eq!(bad, 0, "ordinary requests failed during {path}");
+    assert!(ok > before, "ordinary requests stalled during {path}");
     // The fault is logged with the plugin's name.
     g.wait_log(|log| {
         log.lines()

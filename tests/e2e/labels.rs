@@ -6,7 +6,6 @@ use crate::support::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn labels_gateway() -> Gateway {
@@ -442,37 +441,17 @@ fn labels_survive_a_hot_reload_with_their_data() {
     let id = create(&g, &key, "Keep")["id"].as_str().unwrap().to_owned();
 
     // Reloads under load: every answer is whole and correct.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, bad) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let worker = {
-        let (g, key, stop, ok, bad, id) = (
-            g.clone(),
-            key.clone(),
-            stop.clone(),
-            ok.clone(),
-            bad.clone(),
-            id.clone(),
-        );
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let r = g.get(&format!("/labels/{id}"), &key);
-                if r.status == 200 && r.json()["name"] == "Keep" {
-                    ok.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    bad.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let load = BackgroundLoad::start(&g, &key, &format!("/labels/{id}"), 1, |r| {
+        r.status == 200 && r.json()["name"] == "Keep"
+    });
     for _ in 0..3 {
         g.install_plugin("labels", "labels");
         let report = g.reload();
         assert!(report.to_string().contains("labels"), "{report}");
     }
-    stop.store(true, Ordering::Relaxed);
-    worker.join().unwrap();
-    assert_eq!(bad.load(Ordering::Relaxed), 0);
-    assert!(ok.load(Ordering::Relaxed) > 0);
+    let (ok, bad) = load.finish();
+    assert_eq!(bad, 0);
+    assert!(ok > 0);
 
     // Unloaded: its routes are gone; loaded again: its data is still there.
     std::fs::remove_file(g.plugin_dir().join("labels.wasm")).unwrap();
@@ -555,29 +534,9 @@ fn a_trap_timeout_or_oom_in_a_js_plugin_fails_only_its_request() {
     let key = Arc::new(g.key("org_js", &["read"]));
     assert_eq!(g.get("/chaos-js/ok", &key).status, 200);
     let timeout = Duration::from_millis(g.options.plugin_timeout_ms);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, bad) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            let (g, key, stop, ok, bad) = (
-                g.clone(),
-                key.clone(),
-                stop.clone(),
-                ok.clone(),
-                bad.clone(),
-            );
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let r = g.get("/chaos-js/ok", &key);
-                    if r.status == 200 && r.json()["ok"] == true {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        bad.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
+    let load = BackgroundLoad::start(&g, &key, "/chaos-js/ok", 2, |r| {
+        r.status == 200 && r.json()["ok"] == true
+    });
     for path in ["/chaos-js/trap", "/chaos-js/spin", "/chaos-js/oom"] {
         let started = Instant::now();
         let r = g.get(path, &key);
@@ -591,12 +550,9 @@ fn a_trap_timeout_or_oom_in_a_js_plugin_fails_only_its_request() {
         // The next request is served (by a fresh instance).
         assert_eq!(g.get("/chaos-js/ok", &key).status, 200, "after {path}");
     }
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.join().unwrap();
-    }
-    assert_eq!(bad.load(Ordering::Relaxed), 0, "ordinary requests failed");
-    assert!(ok.load(Ordering::Relaxed) > 0);
+    let (ok, bad) = load.finish();
+    assert_eq!(bad, 0, "ordinary requests failed");
+    assert!(ok > 0);
     g.wait_log(|log| {
         log.lines()
             .any(|l| l.contains("plugin call failed") && l.contains("chaos-js"))

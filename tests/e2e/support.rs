@@ -672,3 +672,65 @@ pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn wait_until(limit: Duration, f: impl FnMut() -> bool) {
     assert!(wait_for(limit, f), "condition not met within {limit:?}");
 }
+
+/// Ordinary requests sent from a few threads while a test does something disruptive
+/// (faults, reloads): `GET path` again and again until [`BackgroundLoad::finish`],
+/// counting the answers `good` accepts and the rest.
+pub struct BackgroundLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ok: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    bad: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundLoad {
+    pub fn start(
+        g: &std::sync::Arc<Gateway>,
+        key: &str,
+        path: &str,
+        threads: usize,
+        good: fn(&Resp) -> bool,
+    ) -> BackgroundLoad {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let bad = Arc::new(AtomicUsize::new(0));
+        let workers = (0..threads)
+            .map(|_| {
+                let (g, key, path) = (g.clone(), key.to_owned(), path.to_owned());
+                let (stop, ok, bad) = (stop.clone(), ok.clone(), bad.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let counter = if good(&g.get(&path, &key)) { &ok } else { &bad };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        BackgroundLoad {
+            stop,
+            ok,
+            bad,
+            workers,
+        }
+    }
+
+    /// Good answers so far.
+    pub fn ok(&self) -> usize {
+        self.ok.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops the threads; the good and the other answers.
+    pub fn finish(self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers {
+            w.join().unwrap();
+        }
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.bad.load(Ordering::Relaxed),
+        )
+    }
+}
