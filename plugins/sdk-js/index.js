@@ -4,13 +4,13 @@
 // only by plugins whose world imports them.
 // @ts-check
 
-/** @typedef {import('wa:gateway/types@0.1.3').Request} WitRequest */
-/** @typedef {import('wa:gateway/types@0.1.3').Response} WitResponse */
-/** @typedef {import('wa:gateway/types@0.1.3').Route} WitRoute */
-/** @typedef {import('wa:gateway/types@0.1.3').Manifest} WitManifest */
-/** @typedef {import('wa:gateway/types@0.1.3').Event} WitEvent */
-/** @typedef {import('wa:gateway/types@0.1.3').ErrorCode} WitErrorCode */
-/** @typedef {import('wa:gateway/types@0.1.3').Capability} Capability */
+/** @typedef {import('wa:gateway/types@0.1.4').Request} WitRequest */
+/** @typedef {import('wa:gateway/types@0.1.4').Response} WitResponse */
+/** @typedef {import('wa:gateway/types@0.1.4').Route} WitRoute */
+/** @typedef {import('wa:gateway/types@0.1.4').Manifest} WitManifest */
+/** @typedef {import('wa:gateway/types@0.1.4').Event} WitEvent */
+/** @typedef {import('wa:gateway/types@0.1.4').ErrorCode} WitErrorCode */
+/** @typedef {import('wa:gateway/types@0.1.4').Capability} Capability */
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });

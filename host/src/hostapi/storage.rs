@@ -17,6 +17,18 @@ fn bound(b: Bound) -> std::ops::Bound<Vec<u8>> {
     }
 }
 
+/// A plugin's scan, capped at what the host hands over at once.
+fn scan_range(request: ScanRequest) -> ScanRange {
+    ScanRange {
+        prefix: request.prefix,
+        start: request.start.map(bound),
+        end: request.end.map(bound),
+        limit: request.limit as usize,
+        reverse: request.reverse,
+        max_bytes: Some(gateway_sdk::limits::MAX_SCAN_BYTES),
+    }
+}
+
 impl InstanceState {
     fn check_value(&self, value: &[u8]) -> Result<(), StorageError> {
         let max = self.services.max_value_bytes;
@@ -81,20 +93,21 @@ impl Host for InstanceState {
 
     async fn scan(&mut self, request: ScanRequest) -> Result<Vec<Entry>, StorageError> {
         let scope = self.call().ok_or_else(no_call)?.scope();
-        let range = ScanRange {
-            prefix: request.prefix,
-            start: request.start.map(bound),
-            end: request.end.map(bound),
-            limit: request.limit as usize,
-            reverse: request.reverse,
-            max_bytes: Some(gateway_sdk::limits::MAX_SCAN_BYTES),
-        };
         let kv = self.kv.clone();
-        let rows = kv.scan_in(self.reader()?, &scope, &range).map_err(failed)?;
+        let rows = kv
+            .scan_in(self.reader()?, &scope, &scan_range(request))
+            .map_err(failed)?;
         Ok(rows
             .into_iter()
             .map(|(key, value)| Entry { key, value })
             .collect())
+    }
+
+    async fn scan_packed(&mut self, request: ScanRequest) -> Result<Vec<u8>, StorageError> {
+        let scope = self.call().ok_or_else(no_call)?.scope();
+        let kv = self.kv.clone();
+        kv.scan_packed_in(self.reader()?, &scope, &scan_range(request))
+            .map_err(failed)
     }
 
     /// All operations in one transaction, however many: bounded by the bytes they carry

@@ -237,6 +237,37 @@ impl ScopedKv {
         scope: &Scope,
         range: &ScanRange,
     ) -> Result<Rows, StorageError> {
+        let mut out = Vec::new();
+        self.scan_each(reader, scope, range, |k, v| {
+            out.push((k.to_vec(), v.to_vec()))
+        })?;
+        Ok(out)
+    }
+
+    /// The rows of a scan packed into one buffer ([`gateway_sdk::packed`]), copied once
+    /// from the database pages: what `storage.scan-packed` hands a plugin.
+    pub fn scan_packed_in(
+        &self,
+        reader: &KvReader,
+        scope: &Scope,
+        range: &ScanRange,
+    ) -> Result<Vec<u8>, StorageError> {
+        let mut buf = Vec::new();
+        self.scan_each(reader, scope, range, |k, v| {
+            gateway_sdk::packed::push(&mut buf, k, v)
+        })?;
+        Ok(buf)
+    }
+
+    /// Visits the rows of a scan in order: user keys (without the scope prefix) and values,
+    /// borrowed from the database pages.
+    fn scan_each(
+        &self,
+        reader: &KvReader,
+        scope: &Scope,
+        range: &ScanRange,
+        mut visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<(), StorageError> {
         let base = self.base(scope);
         let mut prefix = base.clone();
         prefix.extend_from_slice(&range.prefix);
@@ -284,11 +315,11 @@ impl ScopedKv {
         if let (Some(l), Some(h)) = (bound_key(&lo), bound_key(&hi))
             && l > h
         {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let iter = t.range::<&[u8]>(bounds)?;
         let strip = base.len();
-        let mut out = Vec::new();
+        let mut rows = 0usize;
         let mut bytes = 0usize;
         let max_bytes = range.max_bytes.unwrap_or(usize::MAX);
         let mut push = |row: RawRow<'_>| -> Result<bool, StorageError> {
@@ -298,8 +329,9 @@ impl ScopedKv {
             if bytes > max_bytes {
                 return Err(StorageError::Invalid(SCAN_TOO_LARGE.into()));
             }
-            out.push((k.to_vec(), v.to_vec()));
-            Ok(out.len() < limit)
+            visit(k, v);
+            rows += 1;
+            Ok(rows < limit)
         };
         if range.reverse {
             for row in iter.rev() {
@@ -314,7 +346,7 @@ impl ScopedKv {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Every entry of this owner in the scope under `prefix`, in key order (read in

@@ -12,6 +12,7 @@ pub mod error;
 pub mod jid;
 pub mod limits;
 pub mod media_types;
+pub mod packed;
 pub mod paging;
 
 #[cfg(feature = "guest")]

@@ -82,6 +82,18 @@ fn scans_respect_prefix_bounds_limit_and_order() {
         ..base.clone()
     };
     assert_eq!(keys(&wide).len(), 10);
+    // The packed form carries the same rows, in the same order, bounds and limit.
+    let reader = a.reader().unwrap();
+    for r in [&base, &after3, &rev] {
+        let rows = a.scan_in(&reader, &s, r).unwrap();
+        let packed = a.scan_packed_in(&reader, &s, r).unwrap();
+        let unpacked: Vec<(Vec<u8>, Vec<u8>)> = gateway_sdk::packed::entries(&packed)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        assert_eq!(unpacked, rows);
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-declare module 'wa:gateway/storage@0.1.3' {
+declare module 'wa:gateway/storage@0.1.4' {
   export function get(key: Uint8Array): Uint8Array | undefined;
   export function put(key: Uint8Array, value: Uint8Array): void;
   /**
@@ -7,6 +7,13 @@ declare module 'wa:gateway/storage@0.1.3' {
   export { _delete as delete };
   function _delete(key: Uint8Array): boolean;
   export function scan(request: ScanRequest): Array<Entry>;
+  /**
+   * `scan`'s entries packed into one buffer (since 0.1.4): for each entry in order, the
+   * key's length and the value's length as little-endian u32, then the key, then the
+   * value. A page of small rows crosses into the plugin as one copy, where `scan` makes
+   * two per entry. The Rust SDK's `kv::scan` reads through it.
+   */
+  export function scanPacked(request: ScanRequest): Uint8Array;
   /**
    * All operations in one atomic transaction.
    */

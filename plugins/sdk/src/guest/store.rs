@@ -93,7 +93,7 @@ pub fn scan(
             limit: ask as u32,
             reverse,
         };
-        match imp::scan(&request) {
+        match scan_once(&request) {
             Err(StorageError::Invalid(m)) if m == crate::limits::SCAN_TOO_LARGE && per_call > 1 => {
                 per_call /= 2;
             }
@@ -108,6 +108,21 @@ pub fn scan(
             }
         }
     }
+}
+
+/// One host scan, read through `scan-packed`: the page crosses into the plugin as one
+/// buffer (see [`crate::packed`]) and is split here.
+fn scan_once(request: &wit::ScanRequest) -> Result<Vec<Entry>, StorageError> {
+    let packed = imp::scan_packed(request)?;
+    let rows = crate::packed::entries(&packed)
+        .map_err(|_| StorageError::Failed("the host answered a malformed scan".into()))?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, value)| Entry {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })
+        .collect())
 }
 
 /// Scan chunk size: well under the host's cap, large enough to need few calls.

@@ -118,6 +118,15 @@ fn within(key: &[u8], start: &Option<Bound>, end: &Option<Bound>) -> bool {
     lo && hi
 }
 
+/// `scan`, packed as the host packs it, so native tests read through the SDK's unpacking.
+pub(crate) fn scan_packed(request: &ScanRequest) -> Result<Vec<u8>, StorageError> {
+    let mut buf = Vec::new();
+    for e in scan(request)? {
+        crate::packed::push(&mut buf, &e.key, &e.value);
+    }
+    Ok(buf)
+}
+
 pub(crate) fn scan(request: &ScanRequest) -> Result<Vec<Entry>, StorageError> {
     let scope = scope()?;
     let limit = (request.limit as usize).clamp(1, MAX_SCAN_ENTRIES);
