@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The load benchmark: release build, sandbox engine with a seeded world, wrk over loopback.
 # Usage: benches/run.sh            (or: cargo xtask bench)
-# Knobs: CONNS=64 THREADS=2 DURATION=10s CONTACTS=500 SWAPS=10 WORKERS=(one per core)
+# Knobs: CONNS=64 THREADS=2 DURATION=10s ROUNDS=3 CONTACTS=500 SWAPS=10 WORKERS=(one per core)
 #        ACCEPT_SAMPLES=200 (outbox); TARGETS=10 EVENTS=3000 RATE=200 (webhooks)
 #        ONLY=load|outbox|webhooks runs one part
 set -euo pipefail
