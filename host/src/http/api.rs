@@ -45,33 +45,32 @@ pub async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> Response {
     }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    let route = trace.route.unwrap_or_else(|| "unmatched".into());
-    let owner = trace.owner.unwrap_or_else(|| "host".into());
-    app.metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method,
-            route: route.clone(),
-            status,
-            plugin: owner.clone(),
-        })
-        .inc();
+    // The labels are built once and moved on: a metric family clones them only the first
+    // time it sees them.
+    let counted = RequestLabels {
+        method,
+        route: trace.route.unwrap_or_else(|| "unmatched".into()),
+        status,
+        plugin: trace.owner.unwrap_or_else(|| "host".into()),
+    };
+    app.metrics.requests.get_or_create(&counted).inc();
+    let timed = LatencyLabels {
+        route: counted.route,
+        plugin: counted.plugin,
+    };
     app.metrics
         .latency
-        .get_or_create(&LatencyLabels {
-            route: route.clone(),
-            plugin: owner.clone(),
-        })
+        .get_or_create(&timed)
         .observe(elapsed.as_secs_f64());
     tracing::info!(
         target: "gateway::access",
         method,
-        route,
+        route = timed.route,
         status,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         request_id,
         org = trace.organization.as_deref().unwrap_or("-"),
-        plugin = owner,
+        plugin = timed.plugin,
         "request"
     );
     resp
@@ -214,6 +213,7 @@ async fn dispatch(
             &body,
         ),
         RouteTarget::Plugin { plugin, route } => {
+            let principal = caller.principal.to_string();
             let request = wit::Request {
                 method: parts.method.as_str().to_owned(),
                 route: template.as_str().to_owned(),
@@ -225,7 +225,7 @@ async fn dispatch(
                 body: body.to_vec(),
                 caller: wit::Caller {
                     organization: organization.clone(),
-                    principal: caller.principal.to_string(),
+                    principal: principal.clone(),
                     capabilities: caller.capabilities.iter().map(wit_capability).collect(),
                 },
                 session: session.clone(),
@@ -233,8 +233,8 @@ async fn dispatch(
             };
             let ctx = CallContext {
                 organization: Arc::from(organization.as_str()),
-                principal: caller.principal.to_string(),
                 created_by: caller.created_by(),
+                principal,
                 capabilities: caller.capabilities,
                 session,
                 request_id: request_id.to_owned(),

@@ -13,6 +13,15 @@ pub fn from_headers(headers: &HeaderMap) -> String {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
         })
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("req_{}", ulid::Ulid::generate()))
+        .map_or_else(fresh, str::to_owned)
+}
+
+/// `req_<ULID>`, encoded into the string directly (no formatter: this runs per request).
+fn fresh() -> String {
+    let mut buf = [0u8; ulid::ULID_LEN];
+    let id = ulid::Ulid::generate();
+    let mut out = String::with_capacity(4 + ulid::ULID_LEN);
+    out.push_str("req_");
+    out.push_str(id.array_to_str(&mut buf));
+    out
 }
