@@ -290,7 +290,7 @@ impl Backfills {
             }
             keys.len()
         };
-        txn.commit()?;
+        self.inner.db.commit(txn)?;
         Ok(removed)
     }
 }

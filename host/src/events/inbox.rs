@@ -62,7 +62,7 @@ impl Inbox {
         let txn = db.redb().begin_write()?;
         txn.open_table(PENDING)?;
         txn.open_table(SEEN)?;
-        txn.commit()?;
+        db.commit(txn)?;
         let mut last = 0;
         {
             let txn = db.redb().begin_read()?;

@@ -70,7 +70,7 @@ pub(super) fn create_tables(db: &Database) -> Result<(), StorageError> {
     txn.open_table(BY_ID)?;
     txn.open_table(BY_WA_ID)?;
     txn.open_table(KEYS)?;
-    txn.commit()?;
+    db.commit(txn)?;
     Ok(())
 }
 

@@ -254,8 +254,8 @@ impl<T> RouteTable<T> {
             });
         };
         let mut params = Vec::with_capacity(template.params().len());
-        for (i, name) in template.params().iter().enumerate() {
-            let raw = m.params.get(template::positional(i)).unwrap_or_default();
+        // The matcher's parameters are positional and in path order, as are the template's.
+        for (name, (_, raw)) in template.params().iter().zip(m.params.iter()) {
             let decoded = percent_encoding::percent_decode_str(raw)
                 .decode_utf8()
                 .map_err(|_| RouteError::BadEncoding(name.clone()))?;

@@ -93,7 +93,7 @@ impl SessionRegistry {
         let engine_rows = ScopedKv::purge_scope(&self.db, ENGINE_KV, &scope, None)?;
         let txn = self.db.redb().begin_write()?;
         let existed = txn.open_table(SESSIONS)?.remove(id)?.is_some();
-        txn.commit()?;
+        self.db.commit(txn)?;
         self.sessions.write().expect("lock").remove(id);
         tracing::info!(
             session = id,

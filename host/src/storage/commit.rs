@@ -8,6 +8,7 @@
 //! the transaction itself fails every job in it.
 
 use super::StorageError;
+use super::snapshot::Snapshots;
 use redb::{Database as Redb, WriteTransaction};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -58,11 +59,11 @@ impl std::fmt::Debug for Committer {
 impl Committer {
     /// Starts the committing thread for `db`; it ends (and lets go of the database) when
     /// every `Committer` is dropped.
-    pub(super) fn start(db: Arc<Redb>) -> Committer {
+    pub(super) fn start(db: Arc<Redb>, snapshots: Arc<Snapshots>) -> Committer {
         let (jobs, queue) = mpsc::channel::<Pending>();
         let thread = std::thread::Builder::new()
             .name("redb-commit".into())
-            .spawn(move || run(db, queue))
+            .spawn(move || run(db, snapshots, queue))
             .expect("spawn the commit thread");
         Committer(Arc::new(Shared {
             jobs: Some(jobs),
@@ -119,7 +120,7 @@ impl Committer {
     }
 }
 
-fn run(db: Arc<Redb>, queue: mpsc::Receiver<Pending>) {
+fn run(db: Arc<Redb>, snapshots: Arc<Snapshots>, queue: mpsc::Receiver<Pending>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -128,13 +129,13 @@ fn run(db: Arc<Redb>, queue: mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&db, batch);
+        commit_batch(&db, &snapshots, batch);
     }
 }
 
 /// Runs a batch in one transaction. Jobs that fail are told so; the others are told once
 /// the transaction committed. If the transaction cannot commit, every job is told why.
-fn commit_batch(db: &Redb, batch: Vec<Pending>) {
+fn commit_batch(db: &Redb, snapshots: &Snapshots, batch: Vec<Pending>) {
     let txn = match db.begin_write() {
         Ok(t) => t,
         Err(e) => {
@@ -154,7 +155,7 @@ fn commit_batch(db: &Redb, batch: Vec<Pending>) {
             }
         }
     }
-    match txn.commit() {
+    match snapshots.commit(txn) {
         Ok(()) => {
             for done in committed {
                 let _ = done.send(Ok(()));

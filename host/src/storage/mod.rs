@@ -3,6 +3,7 @@
 
 mod commit;
 mod scoped;
+mod snapshot;
 mod usage;
 
 pub use commit::Committer;
@@ -10,6 +11,7 @@ pub use scoped::{KvReader, OrgUsage, Rows, ScanRange, Scope, ScopedKv};
 pub use usage::stored_bytes;
 
 use redb::{Database as Redb, ReadableDatabase, ReadableTable, TableDefinition};
+use snapshot::Snapshots;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -93,6 +95,7 @@ fn make_private(file: &Path) -> std::io::Result<()> {
 pub struct Database {
     db: Arc<Redb>,
     committer: Committer,
+    snapshots: Arc<Snapshots>,
 }
 
 impl std::fmt::Debug for Database {
@@ -144,11 +147,13 @@ impl Database {
                 }
             }
         }
-        txn.commit()?;
+        let snapshots = Arc::new(Snapshots::new(&[PLUGIN_KV, ENGINE_KV]));
+        snapshots.commit(txn)?;
         let db = Arc::new(db);
         let db = Database {
-            committer: Committer::start(db.clone()),
+            committer: Committer::start(db.clone(), snapshots.clone()),
             db,
+            snapshots,
         };
         usage::count_if_missing(&db)?;
         Ok(db)
@@ -156,6 +161,20 @@ impl Database {
 
     pub(crate) fn redb(&self) -> &Redb {
         &self.db
+    }
+
+    /// Commits `txn` durably: every write transaction ends here (see [`Snapshots`]).
+    pub(crate) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StorageError> {
+        Ok(self.snapshots.commit(txn)?)
+    }
+
+    /// A read snapshot of a key-value table holding every commit answered so far, shared
+    /// with the other reads made before the next commit.
+    pub(crate) fn kv_snapshot(
+        &self,
+        table: TableDefinition<'static, &'static [u8], &'static [u8]>,
+    ) -> Result<Arc<snapshot::KvTable>, StorageError> {
+        self.snapshots.table(&self.db, table)
     }
 
     /// Durable writes that share transactions with concurrent ones (group commit).
@@ -191,7 +210,7 @@ impl Database {
         let bytes = serde_json::to_vec(value).map_err(|e| StorageError::Invalid(e.to_string()))?;
         let txn = self.db.begin_write()?;
         txn.open_table(table)?.insert(key, bytes.as_slice())?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -221,7 +240,7 @@ impl Database {
                 updated += 1;
             }
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(updated)
     }
 

@@ -7,7 +7,7 @@
 //! it, and deleting a session is one range delete over `s | id | 0x00`.
 
 use super::{Database, StorageError};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use std::ops::Bound;
 
 /// Whose data: a session's, or an organization's (for routes without a session).
@@ -62,10 +62,10 @@ type RawRow<'a> = Result<
     redb::StorageError,
 >;
 
-/// A read snapshot of a table, reused for several reads (one per plugin call): opening a
-/// read transaction takes redb's tracker locks, which concurrent calls would contend on.
+/// A read snapshot of a table, reused for several reads (every read of one plugin call,
+/// and the other calls' reads until the next commit: see `storage::snapshot`).
 pub struct KvReader {
-    table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    table: std::sync::Arc<super::snapshot::KvTable>,
 }
 
 /// One owner's view of a table.
@@ -120,9 +120,8 @@ impl ScopedKv {
 
     /// A snapshot to read from; writes made after it was opened are not in it.
     pub fn reader(&self) -> Result<KvReader, StorageError> {
-        let txn = self.db.redb().begin_read()?;
         Ok(KvReader {
-            table: txn.open_table(self.table)?,
+            table: self.db.kv_snapshot(self.table)?,
         })
     }
 
@@ -161,7 +160,7 @@ impl ScopedKv {
     ) -> Result<Vec<bool>, StorageError> {
         let txn = self.db.redb().begin_write()?;
         let existed = self.write_in(&txn, scope, ops, usage)?;
-        txn.commit()?;
+        self.db.commit(txn)?;
         Ok(existed)
     }
 
@@ -425,7 +424,7 @@ impl ScopedKv {
             };
             super::usage::apply(&txn, &usage, -freed)?;
         }
-        txn.commit()?;
+        db.commit(txn)?;
         Ok(removed)
     }
 }

@@ -86,6 +86,6 @@ pub(super) fn count_if_missing(db: &Database) -> Result<(), StorageError> {
         }
         txn.open_table(META)?.insert(COUNTED, b"1".as_slice())?;
     }
-    txn.commit()?;
+    db.commit(txn)?;
     Ok(())
 }

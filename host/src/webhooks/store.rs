@@ -59,7 +59,7 @@ pub(super) fn create_tables(db: &Database) -> Result<(), StorageError> {
     txn.open_table(BY_WEBHOOK)?;
     txn.open_table(DUE)?;
     txn.open_table(DEAD)?;
-    txn.commit()?;
+    db.commit(txn)?;
     Ok(())
 }
 
