@@ -322,21 +322,21 @@ fn cursor_id(page: &PageRequest) -> Result<Option<u64>, ApiError> {
 fn page_rendered(page: &PageRequest) -> Result<Response, ApiError> {
     let after =
         cursor_id(page)?.map(|id| [LIST_ITEM_PREFIX, format!("{id:016x}").as_bytes()].concat());
-    let rows = kv::scan(LIST_ITEM_PREFIX, after.as_deref(), page.limit + 1, false)?;
+    let rows = kv::scan_page(LIST_ITEM_PREFIX, after.as_deref(), page.limit + 1, false)?;
     let more = rows.len() > page.limit as usize;
-    let served = &rows[..rows.len().min(page.limit as usize)];
-    let mut body = Vec::with_capacity(served.iter().map(|r| r.value.len() + 1).sum::<usize>() + 64);
+    let served = || rows.iter().take(page.limit as usize);
+    let mut body = Vec::with_capacity(served().map(|(_, v)| v.len() + 1).sum::<usize>() + 64);
     body.extend_from_slice(b"{\"data\":[");
-    for (i, r) in served.iter().enumerate() {
+    for (i, (_, value)) in served().enumerate() {
         if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(&r.value);
+        body.extend_from_slice(value);
     }
     body.extend_from_slice(b"],\"nextCursor\":");
-    match served
+    match served()
         .last()
-        .and_then(|r| id_suffix(&r.key))
+        .and_then(|(key, _)| id_suffix(key))
         .filter(|_| more)
     {
         Some(id) => body.extend_from_slice(

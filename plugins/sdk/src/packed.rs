@@ -27,22 +27,35 @@ pub struct Malformed;
 /// One entry, borrowed from the buffer it was packed in.
 pub type EntryRef<'a> = (&'a [u8], &'a [u8]);
 
-/// The `(key, value)` pairs of a packed buffer, borrowed from it, in order.
-pub fn entries(mut buf: &[u8]) -> Result<Vec<EntryRef<'_>>, Malformed> {
+/// Where one entry's key and value lie in its buffer.
+pub type Span = (std::ops::Range<usize>, std::ops::Range<usize>);
+
+/// The byte ranges of a packed buffer's entries, in order: for a reader that keeps the
+/// buffer and hands out borrowed entries later.
+pub fn spans(buf: &[u8]) -> Result<Vec<Span>, Malformed> {
     let mut out = Vec::new();
-    while !buf.is_empty() {
-        let (head, rest) = buf.split_first_chunk::<8>().ok_or(Malformed)?;
+    let mut at = 0;
+    while at < buf.len() {
+        let head = buf.get(at..at + 8).ok_or(Malformed)?;
         let key_len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let value_len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-        if rest.len() < key_len.saturating_add(value_len) {
+        let key = at + 8..(at + 8).checked_add(key_len).ok_or(Malformed)?;
+        let value = key.end..key.end.checked_add(value_len).ok_or(Malformed)?;
+        if value.end > buf.len() {
             return Err(Malformed);
         }
-        let (key, rest) = rest.split_at(key_len);
-        let (value, rest) = rest.split_at(value_len);
+        at = value.end;
         out.push((key, value));
-        buf = rest;
     }
     Ok(out)
+}
+
+/// The `(key, value)` pairs of a packed buffer, borrowed from it, in order.
+pub fn entries(buf: &[u8]) -> Result<Vec<EntryRef<'_>>, Malformed> {
+    Ok(spans(buf)?
+        .into_iter()
+        .map(|(k, v)| (&buf[k], &buf[v]))
+        .collect())
 }
 
 #[cfg(test)]

@@ -74,12 +74,59 @@ pub fn scan(
     limit: u32,
     reverse: bool,
 ) -> Result<Vec<Entry>, ApiError> {
+    Ok(scan_page(prefix, after, limit, reverse)?
+        .iter()
+        .map(|(key, value)| Entry {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })
+        .collect())
+}
+
+/// A page of entries kept in the buffers the host answered with and lent out from them:
+/// what [`scan`] reads, without copying each key and value into its own allocation (for
+/// a plugin that splices stored values into its answer, say).
+#[derive(Debug, Default)]
+pub struct ScanPage {
+    buffers: Vec<Vec<u8>>,
+    /// Per entry: its buffer, and where its key and value lie in it.
+    entries: Vec<(usize, crate::packed::Span)>,
+}
+
+impl ScanPage {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries, `(key, value)`, in scan order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = crate::packed::EntryRef<'_>> + '_ {
+        self.entries
+            .iter()
+            .map(|(b, (k, v))| (&self.buffers[*b][k.clone()], &self.buffers[*b][v.clone()]))
+    }
+
+    fn last_key(&self) -> Option<&[u8]> {
+        self.iter().last().map(|(k, _)| k)
+    }
+}
+
+/// [`scan`], lending the entries out of the host's answer instead of copying each one.
+pub fn scan_page(
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    limit: u32,
+    reverse: bool,
+) -> Result<ScanPage, ApiError> {
     let want = (limit as usize).clamp(1, crate::limits::MAX_SCAN_ENTRIES);
     let mut per_call = want;
-    let mut out: Vec<Entry> = Vec::new();
+    let mut page = ScanPage::default();
     let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
     loop {
-        let ask = per_call.min(want - out.len());
+        let ask = per_call.min(want - page.len());
         let bound = cursor.clone().map(wit::Bound::Excluded);
         let (start, end) = if reverse {
             (None, bound)
@@ -93,36 +140,28 @@ pub fn scan(
             limit: ask as u32,
             reverse,
         };
-        match scan_once(&request) {
+        match imp::scan_packed(&request) {
             Err(StorageError::Invalid(m)) if m == crate::limits::SCAN_TOO_LARGE && per_call > 1 => {
                 per_call /= 2;
             }
             Err(e) => return Err(e.into()),
-            Ok(chunk) => {
-                let exhausted = chunk.len() < ask;
-                cursor = chunk.last().map(|e| e.key.clone());
-                out.extend(chunk);
-                if exhausted || out.len() >= want {
-                    return Ok(out);
+            Ok(buffer) => {
+                let spans = crate::packed::spans(&buffer).map_err(|_| {
+                    ApiError::from(StorageError::Failed(
+                        "the host answered a malformed scan".into(),
+                    ))
+                })?;
+                let exhausted = spans.len() < ask;
+                let index = page.buffers.len();
+                page.buffers.push(buffer);
+                page.entries.extend(spans.into_iter().map(|s| (index, s)));
+                cursor = page.last_key().map(<[u8]>::to_vec);
+                if exhausted || page.len() >= want {
+                    return Ok(page);
                 }
             }
         }
     }
-}
-
-/// One host scan, read through `scan-packed`: the page crosses into the plugin as one
-/// buffer (see [`crate::packed`]) and is split here.
-fn scan_once(request: &wit::ScanRequest) -> Result<Vec<Entry>, StorageError> {
-    let packed = imp::scan_packed(request)?;
-    let rows = crate::packed::entries(&packed)
-        .map_err(|_| StorageError::Failed("the host answered a malformed scan".into()))?;
-    Ok(rows
-        .into_iter()
-        .map(|(key, value)| Entry {
-            key: key.to_vec(),
-            value: value.to_vec(),
-        })
-        .collect())
 }
 
 /// Scan chunk size: well under the host's cap, large enough to need few calls.
