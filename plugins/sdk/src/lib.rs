@@ -34,19 +34,6 @@ pub use guest::{
     whatsapp,
 };
 
-/// A plugin allocates through Talc rather than wasi-libc's dlmalloc: every call allocates
-/// for each string the host copies in and each value it reads, and dlmalloc's
-/// malloc/free were 6 % of a `getContact` profile. Plugin components are single-threaded,
-/// which Talc's wasm allocator requires. Bring another allocator by turning the SDK's
-/// default features off (keep `guest`).
-#[cfg(all(
-    feature = "allocator",
-    target_family = "wasm",
-    not(target_feature = "atomics")
-))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
 /// Re-exported for `#[derive(JsonSchema)]` on request and response types.
 pub use schemars::{self, JsonSchema};
 /// Re-exported so plugins need not depend on `serde_json` just to build answers.
