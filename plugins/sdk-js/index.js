@@ -4,13 +4,13 @@
 // only by plugins whose world imports them.
 // @ts-check
 
-/** @typedef {import('wa:gateway/types@0.1.4').Request} WitRequest */
-/** @typedef {import('wa:gateway/types@0.1.4').Response} WitResponse */
-/** @typedef {import('wa:gateway/types@0.1.4').Route} WitRoute */
-/** @typedef {import('wa:gateway/types@0.1.4').Manifest} WitManifest */
-/** @typedef {import('wa:gateway/types@0.1.4').Event} WitEvent */
-/** @typedef {import('wa:gateway/types@0.1.4').ErrorCode} WitErrorCode */
-/** @typedef {import('wa:gateway/types@0.1.4').Capability} Capability */
+/** @typedef {import('wa:gateway/types@0.1.5').Request} WitRequest */
+/** @typedef {import('wa:gateway/types@0.1.5').Response} WitResponse */
+/** @typedef {import('wa:gateway/types@0.1.5').Route} WitRoute */
+/** @typedef {import('wa:gateway/types@0.1.5').Manifest} WitManifest */
+/** @typedef {import('wa:gateway/types@0.1.5').Event} WitEvent */
+/** @typedef {import('wa:gateway/types@0.1.5').ErrorCode} WitErrorCode */
+/** @typedef {import('wa:gateway/types@0.1.5').Capability} Capability */
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });

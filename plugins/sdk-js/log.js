@@ -2,7 +2,7 @@
 // the request id). Import it only from plugins whose world imports `wa:gateway/log`.
 // @ts-check
 
-import { write } from 'wa:gateway/log@0.1.4';
+import { write } from 'wa:gateway/log@0.1.5';
 
 /** @param {string} message */
 export const debug = (message) => write('debug', message);

@@ -4,11 +4,11 @@
 // world imports `wa:gateway/storage`.
 // @ts-check
 
-import * as kv from 'wa:gateway/storage@0.1.4';
+import * as kv from 'wa:gateway/storage@0.1.5';
 import { ApiError, encodeCursor, toApiError, utf8, fromUtf8 } from './index.js';
 
 /** @typedef {import('./index.js').PageRequest} PageRequest */
-/** @typedef {import('wa:gateway/storage@0.1.4').Entry} Entry */
+/** @typedef {import('wa:gateway/storage@0.1.5').Entry} Entry */
 
 /** The host caps one scan at this many entries. */
 const MAX_SCAN_ENTRIES = 1000;
@@ -83,7 +83,7 @@ export function scan(prefix, { after = undefined, limit = CHUNK, reverse = false
   let cursor = after;
   for (;;) {
     const ask = Math.min(perCall, want - out.length);
-    /** @type {import('wa:gateway/storage@0.1.4').Bound | undefined} */
+    /** @type {import('wa:gateway/storage@0.1.5').Bound | undefined} */
     const bound = cursor ? { tag: 'excluded', val: cursor } : undefined;
     let chunk;
     try {
@@ -183,7 +183,7 @@ export class Tx {
 
   /** Writes everything in one atomic host write. */
   commit() {
-    /** @type {import('wa:gateway/storage@0.1.4').WriteOp[]} */
+    /** @type {import('wa:gateway/storage@0.1.5').WriteOp[]} */
     const ops = [...this.pending.values()].map(({ key, value }) =>
       value === undefined ? { tag: 'delete', val: key } : { tag: 'put', val: { key, value } });
     this.pending.clear();

@@ -6,6 +6,7 @@ mod chats;
 pub(crate) mod convert;
 mod event_bus;
 mod groups;
+pub mod incoming;
 mod log;
 mod media;
 mod outbox;
@@ -159,6 +160,8 @@ pub struct InstanceState {
     kv: ScopedKv,
     services: Arc<PluginServices>,
     call: Option<CallContext>,
+    /// The request being served, for a `lazy-plugin` to read (`incoming`).
+    request: Option<wit::Request>,
     /// The read snapshot of the current call, dropped on its first write and at its end.
     reader: Option<crate::storage::KvReader>,
     /// When the current call must stop; checked on every epoch tick.
@@ -188,6 +191,7 @@ impl InstanceState {
             kv,
             services,
             call: None,
+            request: None,
             reader: None,
             deadline: crate::plugins::CallDeadline::new(Instant::now()),
             blobs: std::collections::HashMap::new(),
@@ -199,8 +203,14 @@ impl InstanceState {
         self.deadline = deadline;
     }
 
+    /// Holds the request a `lazy-plugin` reads during this call.
+    pub fn serve(&mut self, request: wit::Request) {
+        self.request = Some(request);
+    }
+
     pub fn end_call(&mut self) {
         self.call = None;
+        self.request = None;
         self.reader = None;
         self.blobs.clear();
     }
@@ -250,7 +260,7 @@ pub(crate) async fn within<T, E>(
 pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     Plugin::add_to_linker::<InstanceState, HasSelf<InstanceState>>(linker, |s| s)?;
-    Ok(())
+    incoming::add_to_linker(linker)
 }
 
 impl wa::gateway::types::Host for InstanceState {}

@@ -240,7 +240,7 @@ async fn dispatch(
                 request_id: request_id.to_owned(),
                 event_depth: 0,
             };
-            call_plugin(app, &plugin, ctx, &request).await
+            call_plugin(app, &plugin, ctx, route, request).await
         }
     }
 }
@@ -296,10 +296,11 @@ async fn call_plugin(
     app: &Arc<App>,
     plugin: &Arc<LoadedPlugin>,
     ctx: CallContext,
-    request: &wit::Request,
+    route: usize,
+    request: wit::Request,
 ) -> Result<Response, ApiError> {
     let request_id = ctx.request_id.clone();
-    match plugin.handle(ctx, request).await {
+    match plugin.handle(ctx, route, request).await {
         Ok(Ok(answer)) => Ok(plugin_response(plugin, answer)),
         Ok(Err(e)) => Err(without_internals(api_error(e), plugin.name(), &request_id)),
         Err(fault) => Err(fault_error(app, plugin.name(), &request_id, &fault)),

@@ -8,7 +8,8 @@ use super::loader::LoadError;
 use super::manifest::PluginManifest;
 use super::runtime::PluginRuntime;
 use crate::engines::MediaBlob;
-use crate::hostapi::{CallContext, InstanceState, PluginPre, wit};
+use crate::hostapi::incoming::{LazyPlugin, LazyPluginPre};
+use crate::hostapi::{CallContext, InstanceState, Plugin, PluginPre, wit};
 use crate::storage::{PLUGIN_KV, ScopedKv};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -68,9 +69,23 @@ impl PluginFault {
     }
 }
 
+/// A component pre-linked against the world it targets. The host serves both.
+pub(super) enum EndpointPre {
+    /// `plugin`: every field of the request is copied into each call.
+    Record(PluginPre<InstanceState>),
+    /// `lazy-plugin` (WIT 0.1.5): the request is passed by handle and read on demand.
+    Lazy(LazyPluginPre<InstanceState>),
+}
+
+/// An instance's exports, by world.
+enum Endpoint {
+    Record(Plugin),
+    Lazy(LazyPlugin),
+}
+
 struct Instance {
     store: Store<InstanceState>,
-    bindings: crate::hostapi::Plugin,
+    endpoint: Endpoint,
     uses: u64,
 }
 
@@ -90,7 +105,7 @@ pub struct LoadedPlugin {
     pub imports: Vec<HostInterface>,
     pub loaded_at: u64,
     name: Arc<str>,
-    pre: PluginPre<InstanceState>,
+    pre: EndpointPre,
     runtime: Arc<PluginRuntime>,
     kv: ScopedKv,
     pool: Mutex<Pool>,
@@ -106,9 +121,14 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 /// One call into a plugin.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one lives on the stack per call; boxing the request would allocate per call"
+)]
 enum Call<'a> {
     Describe,
-    Handle(&'a wit::Request),
+    /// A request for the route at this index of the manifest.
+    Handle(usize, wit::Request),
     Event(&'a wit::Event),
 }
 
@@ -123,7 +143,7 @@ impl LoadedPlugin {
     /// belongs to no organization.
     pub(super) async fn new(
         runtime: Arc<PluginRuntime>,
-        pre: PluginPre<InstanceState>,
+        pre: EndpointPre,
         path: PathBuf,
         hash: String,
         imports: Vec<HostInterface>,
@@ -176,13 +196,15 @@ impl LoadedPlugin {
         &self.name
     }
 
-    /// Serves one request for `ctx.organization`.
+    /// Serves one request for `ctx.organization` on the route at index `route` of the
+    /// manifest.
     pub async fn handle(
         &self,
         ctx: CallContext,
-        request: &wit::Request,
+        route: usize,
+        request: wit::Request,
     ) -> Result<Result<PluginAnswer, wit::Error>, PluginFault> {
-        match self.call(ctx, Call::Handle(request)).await? {
+        match self.call(ctx, Call::Handle(route, request)).await? {
             Answer::Handled(r, blob) => Ok(r.map(|response| PluginAnswer { response, blob })),
             _ => unreachable!("handle answers a response"),
         }
@@ -245,19 +267,41 @@ impl LoadedPlugin {
         inst.uses += 1;
         inst.store.data_mut().begin_call(ctx, deadline.clone());
         inst.store.set_epoch_deadline(1);
-        let endpoint = inst.bindings.wa_gateway_endpoint();
         let store = &mut inst.store;
+        let endpoint = &inst.endpoint;
         let fut = async {
-            match call {
-                Call::Describe => endpoint
+            match (endpoint, call) {
+                (Endpoint::Record(p), Call::Describe) => p
+                    .wa_gateway_endpoint()
                     .call_describe(&mut *store)
                     .await
                     .map(Answer::Manifest),
-                Call::Handle(r) => endpoint
-                    .call_handle(&mut *store, r)
+                (Endpoint::Lazy(p), Call::Describe) => p
+                    .wa_gateway_handler()
+                    .call_describe(&mut *store)
+                    .await
+                    .map(Answer::Manifest),
+                (Endpoint::Record(p), Call::Handle(_, r)) => p
+                    .wa_gateway_endpoint()
+                    .call_handle(&mut *store, &r)
                     .await
                     .map(|answer| Answer::Handled(answer, None)),
-                Call::Event(e) => endpoint
+                (Endpoint::Lazy(p), Call::Handle(route, r)) => {
+                    // The store holds the request; the plugin reads what it needs of it.
+                    store.data_mut().serve(r);
+                    let route = u32::try_from(route).unwrap_or(u32::MAX);
+                    p.wa_gateway_handler()
+                        .call_handle(&mut *store, route, crate::hostapi::incoming::handle())
+                        .await
+                        .map(|answer| Answer::Handled(answer, None))
+                }
+                (Endpoint::Record(p), Call::Event(e)) => p
+                    .wa_gateway_endpoint()
+                    .call_on_event(&mut *store, e)
+                    .await
+                    .map(Answer::Event),
+                (Endpoint::Lazy(p), Call::Event(e)) => p
+                    .wa_gateway_handler()
                     .call_on_event(&mut *store, e)
                     .await
                     .map(Answer::Event),
@@ -310,10 +354,17 @@ impl LoadedPlugin {
             Instant::now() + Duration::from_millis(self.runtime.limits.plugin_timeout_ms),
         );
         store.set_epoch_deadline(1);
-        match self.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(Instance {
+        let endpoint = match &self.pre {
+            EndpointPre::Record(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Endpoint::Record),
+            EndpointPre::Lazy(pre) => pre.instantiate_async(&mut store).await.map(Endpoint::Lazy),
+        };
+        match endpoint {
+            Ok(endpoint) => Ok(Instance {
                 store,
-                bindings,
+                endpoint,
                 uses: 0,
             }),
             Err(e) => {

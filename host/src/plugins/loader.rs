@@ -1,10 +1,12 @@
 //! Loading one component file: compile (or reuse the cached artifact), check its imports
 //! against the operator's grants, pre-link it, and read and validate its manifest.
 
+use super::instance::EndpointPre;
 use super::instance::{LoadedPlugin, PluginFault};
 use super::runtime::PluginRuntime;
 use super::{Grants, HostInterface, is_ungated_import};
 use crate::hostapi::PluginPre;
+use crate::hostapi::incoming::LazyPluginPre;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ pub enum LoadError {
     NotGranted { import: String, granted: String },
     #[error("imports {0}, which this gateway does not provide")]
     UnknownImport(String),
-    #[error("does not fit the wa:gateway/plugin world: {0}")]
+    #[error("does not fit the wa:gateway/plugin or lazy-plugin world: {0}")]
     Link(String),
     #[error("{0}")]
     Fault(#[from] PluginFault),
@@ -81,7 +83,17 @@ pub(super) async fn load_file(
         .linker
         .instantiate_pre(&component)
         .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-    let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+    // A component exporting `handler` targets `lazy-plugin`; one exporting `endpoint`,
+    // `plugin`. Either fits only if its export has the world's exact shape.
+    let lazy = ty
+        .exports(&runtime.engine)
+        .any(|(name, _)| name.starts_with("wa:gateway/handler@"));
+    let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
+    let pre = if lazy {
+        EndpointPre::Lazy(LazyPluginPre::new(instance_pre).map_err(link)?)
+    } else {
+        EndpointPre::Record(PluginPre::new(instance_pre).map_err(link)?)
+    };
     let plugin = LoadedPlugin::new(runtime.clone(), pre, path.to_owned(), hash, imports).await?;
     if plugin.name() != stem {
         return Err(LoadError::NameMismatch {

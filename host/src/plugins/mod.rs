@@ -98,5 +98,7 @@ pub type Grants = Arc<dyn Fn(&str) -> Vec<HostInterface> + Send + Sync>;
 fn is_ungated_import(import: &str) -> bool {
     import.starts_with("wa:gateway/types@")
         || import.starts_with("wa:gateway/whatsapp-types@")
+        // The request a lazy plugin is serving: its own, so nothing to grant.
+        || import.starts_with("wa:gateway/incoming@")
         || import.starts_with("wasi:")
 }

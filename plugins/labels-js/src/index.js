@@ -7,7 +7,7 @@ import {
   ApiError, Manifest, Route, nowMs, pageSchema, parseJid, serve, ulid,
 } from '@wa-gateway/plugin-sdk';
 import { Tx, getJson, pageJson, scan } from '@wa-gateway/plugin-sdk/storage';
-import { get as getSession } from 'wa:gateway/session-control@0.1.4';
+import { get as getSession } from 'wa:gateway/session-control@0.1.5';
 
 /** @typedef {import('@wa-gateway/plugin-sdk').Request} Request */
 

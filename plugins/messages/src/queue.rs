@@ -81,7 +81,7 @@ pub(crate) fn answer(submitted: &Submitted) -> Response {
     gateway_sdk::bytes(status, "application/json", body)
 }
 
-fn outbox_id(req: &Request) -> Result<&str, ApiError> {
+fn outbox_id<'r>(req: &'r Request) -> Result<&'r str, ApiError> {
     let id = req.param("outboxId")?;
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::invalid_field("outboxId", "not an outbox id"));

@@ -13,20 +13,20 @@
 /// <reference path="./interfaces/wa-gateway-whatsapp-read.d.ts" />
 /// <reference path="./interfaces/wa-gateway-whatsapp-send.d.ts" />
 /// <reference path="./interfaces/wa-gateway-whatsapp-types.d.ts" />
-declare module 'wa:gateway/plugin@0.1.4' {
-  export type * as WaGatewayEventBus014 from 'wa:gateway/event-bus@0.1.4'; // import wa:gateway/event-bus@0.1.4
-  export type * as WaGatewayLog014 from 'wa:gateway/log@0.1.4'; // import wa:gateway/log@0.1.4
-  export type * as WaGatewayMedia014 from 'wa:gateway/media@0.1.4'; // import wa:gateway/media@0.1.4
-  export type * as WaGatewayOutbox014 from 'wa:gateway/outbox@0.1.4'; // import wa:gateway/outbox@0.1.4
-  export type * as WaGatewayPlatformAdmin014 from 'wa:gateway/platform-admin@0.1.4'; // import wa:gateway/platform-admin@0.1.4
-  export type * as WaGatewaySessionControl014 from 'wa:gateway/session-control@0.1.4'; // import wa:gateway/session-control@0.1.4
-  export type * as WaGatewayStorage014 from 'wa:gateway/storage@0.1.4'; // import wa:gateway/storage@0.1.4
-  export type * as WaGatewayTypes014 from 'wa:gateway/types@0.1.4'; // import wa:gateway/types@0.1.4
-  export type * as WaGatewayWebhookDelivery014 from 'wa:gateway/webhook-delivery@0.1.4'; // import wa:gateway/webhook-delivery@0.1.4
-  export type * as WaGatewayWhatsappChats014 from 'wa:gateway/whatsapp-chats@0.1.4'; // import wa:gateway/whatsapp-chats@0.1.4
-  export type * as WaGatewayWhatsappGroups014 from 'wa:gateway/whatsapp-groups@0.1.4'; // import wa:gateway/whatsapp-groups@0.1.4
-  export type * as WaGatewayWhatsappRead014 from 'wa:gateway/whatsapp-read@0.1.4'; // import wa:gateway/whatsapp-read@0.1.4
-  export type * as WaGatewayWhatsappSend014 from 'wa:gateway/whatsapp-send@0.1.4'; // import wa:gateway/whatsapp-send@0.1.4
-  export type * as WaGatewayWhatsappTypes014 from 'wa:gateway/whatsapp-types@0.1.4'; // import wa:gateway/whatsapp-types@0.1.4
-  export * as endpoint from 'wa:gateway/endpoint@0.1.4'; // export wa:gateway/endpoint@0.1.4
+declare module 'wa:gateway/plugin@0.1.5' {
+  export type * as WaGatewayEventBus015 from 'wa:gateway/event-bus@0.1.5'; // import wa:gateway/event-bus@0.1.5
+  export type * as WaGatewayLog015 from 'wa:gateway/log@0.1.5'; // import wa:gateway/log@0.1.5
+  export type * as WaGatewayMedia015 from 'wa:gateway/media@0.1.5'; // import wa:gateway/media@0.1.5
+  export type * as WaGatewayOutbox015 from 'wa:gateway/outbox@0.1.5'; // import wa:gateway/outbox@0.1.5
+  export type * as WaGatewayPlatformAdmin015 from 'wa:gateway/platform-admin@0.1.5'; // import wa:gateway/platform-admin@0.1.5
+  export type * as WaGatewaySessionControl015 from 'wa:gateway/session-control@0.1.5'; // import wa:gateway/session-control@0.1.5
+  export type * as WaGatewayStorage015 from 'wa:gateway/storage@0.1.5'; // import wa:gateway/storage@0.1.5
+  export type * as WaGatewayTypes015 from 'wa:gateway/types@0.1.5'; // import wa:gateway/types@0.1.5
+  export type * as WaGatewayWebhookDelivery015 from 'wa:gateway/webhook-delivery@0.1.5'; // import wa:gateway/webhook-delivery@0.1.5
+  export type * as WaGatewayWhatsappChats015 from 'wa:gateway/whatsapp-chats@0.1.5'; // import wa:gateway/whatsapp-chats@0.1.5
+  export type * as WaGatewayWhatsappGroups015 from 'wa:gateway/whatsapp-groups@0.1.5'; // import wa:gateway/whatsapp-groups@0.1.5
+  export type * as WaGatewayWhatsappRead015 from 'wa:gateway/whatsapp-read@0.1.5'; // import wa:gateway/whatsapp-read@0.1.5
+  export type * as WaGatewayWhatsappSend015 from 'wa:gateway/whatsapp-send@0.1.5'; // import wa:gateway/whatsapp-send@0.1.5
+  export type * as WaGatewayWhatsappTypes015 from 'wa:gateway/whatsapp-types@0.1.5'; // import wa:gateway/whatsapp-types@0.1.5
+  export * as endpoint from 'wa:gateway/endpoint@0.1.5'; // export wa:gateway/endpoint@0.1.5
 }

@@ -18,7 +18,7 @@ fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     req.json().map_err(|e| e.with_status(INVALID_STATUS))
 }
 
-fn id(req: &Request) -> Result<&str, ApiError> {
+fn id<'r>(req: &'r Request) -> Result<&'r str, ApiError> {
     req.param("id")
 }
 

@@ -1,4 +1,4 @@
-declare module 'wa:gateway/log@0.1.4' {
+declare module 'wa:gateway/log@0.1.5' {
   export function write(level: Level, message: string): void;
   /**
    * # Variants

@@ -1,11 +1,11 @@
 /// <reference path="./wa-gateway-whatsapp-types.d.ts" />
-declare module 'wa:gateway/media@0.1.4' {
+declare module 'wa:gateway/media@0.1.5' {
   /**
    * Makes the media of a received or sent message downloadable in this call's answer.
    */
   export function download(message: MessageKey): Blob;
-  export type WhatsappError = import('wa:gateway/whatsapp-types@0.1.4').WhatsappError;
-  export type MessageKey = import('wa:gateway/whatsapp-types@0.1.4').MessageKey;
+  export type WhatsappError = import('wa:gateway/whatsapp-types@0.1.5').WhatsappError;
+  export type MessageKey = import('wa:gateway/whatsapp-types@0.1.5').MessageKey;
   export interface Blob {
     /**
      * Answer with header `x-gateway-blob: <handle>` and an empty body: the host streams

@@ -1,5 +1,5 @@
 /// <reference path="./wa-gateway-whatsapp-types.d.ts" />
-declare module 'wa:gateway/outbox@0.1.4' {
+declare module 'wa:gateway/outbox@0.1.5' {
   /**
    * Accepts a message: validated by the plugin, checked against the idempotency key
    * and the rate, queued durably with its WhatsApp id; sync mode waits for the send.
@@ -14,7 +14,7 @@ declare module 'wa:gateway/outbox@0.1.4' {
    * Cancels a pending item.
    */
   export function cancel(outboxId: string): SendResult;
-  export type MessageKey = import('wa:gateway/whatsapp-types@0.1.4').MessageKey;
+  export type MessageKey = import('wa:gateway/whatsapp-types@0.1.5').MessageKey;
   /**
    * # Variants
    * 

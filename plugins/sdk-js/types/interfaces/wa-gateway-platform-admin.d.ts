@@ -1,5 +1,5 @@
 /// <reference path="./wa-gateway-session-control.d.ts" />
-declare module 'wa:gateway/platform-admin@0.1.4' {
+declare module 'wa:gateway/platform-admin@0.1.5' {
   /**
    * Changes a session's send rates or admin flag; `invalid` when a rate is out of range.
    */
@@ -14,8 +14,8 @@ declare module 'wa:gateway/platform-admin@0.1.4' {
    * The running job, else the last one; none when the session never had one.
    */
   export function backfillStatus(id: string): BackfillJob | undefined;
-  export type Session = import('wa:gateway/session-control@0.1.4').Session;
-  export type SessionError = import('wa:gateway/session-control@0.1.4').SessionError;
+  export type Session = import('wa:gateway/session-control@0.1.5').Session;
+  export type SessionError = import('wa:gateway/session-control@0.1.5').SessionError;
   /**
    * The fields a platform admin may change; none leaves a field as it is.
    */

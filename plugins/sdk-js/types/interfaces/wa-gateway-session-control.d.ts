@@ -1,4 +1,4 @@
-declare module 'wa:gateway/session-control@0.1.4' {
+declare module 'wa:gateway/session-control@0.1.5' {
   export function listSessions(): Array<Session>;
   /**
    * Every organization's sessions; only for callers with the platform-admin capability.

@@ -1,4 +1,4 @@
-declare module 'wa:gateway/storage@0.1.4' {
+declare module 'wa:gateway/storage@0.1.5' {
   export function get(key: Uint8Array): Uint8Array | undefined;
   export function put(key: Uint8Array, value: Uint8Array): void;
   /**

@@ -1,4 +1,4 @@
-declare module 'wa:gateway/types@0.1.4' {
+declare module 'wa:gateway/types@0.1.5' {
   /**
    * What a caller may do. A route names the one it requires.
    * # Variants

@@ -1,4 +1,4 @@
-declare module 'wa:gateway/webhook-delivery@0.1.4' {
+declare module 'wa:gateway/webhook-delivery@0.1.5' {
   /**
    * The organization's webhooks, oldest first.
    */

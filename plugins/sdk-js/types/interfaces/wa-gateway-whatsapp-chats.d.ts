@@ -1,5 +1,5 @@
 /// <reference path="./wa-gateway-whatsapp-types.d.ts" />
-declare module 'wa:gateway/whatsapp-chats@0.1.4' {
+declare module 'wa:gateway/whatsapp-chats@0.1.5' {
   /**
    * Shows "typing…" (or recording) in a chat; WhatsApp lets it lapse after ~25 s.
    */
@@ -16,8 +16,8 @@ declare module 'wa:gateway/whatsapp-chats@0.1.4' {
    * Deletes the chat on WhatsApp (app state).
    */
   export function deleteChat(chat: string): void;
-  export type WhatsappError = import('wa:gateway/whatsapp-types@0.1.4').WhatsappError;
-  export type MessageKey = import('wa:gateway/whatsapp-types@0.1.4').MessageKey;
+  export type WhatsappError = import('wa:gateway/whatsapp-types@0.1.5').WhatsappError;
+  export type MessageKey = import('wa:gateway/whatsapp-types@0.1.5').MessageKey;
   /**
    * # Variants
    * 

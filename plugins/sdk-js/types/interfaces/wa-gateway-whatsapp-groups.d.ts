@@ -1,5 +1,5 @@
 /// <reference path="./wa-gateway-whatsapp-types.d.ts" />
-declare module 'wa:gateway/whatsapp-groups@0.1.4' {
+declare module 'wa:gateway/whatsapp-groups@0.1.5' {
   /**
    * Creates a group with this account as its superadmin.
    */
@@ -28,8 +28,8 @@ declare module 'wa:gateway/whatsapp-groups@0.1.4' {
    * Sets (JPEG bytes) or removes (none) the group's picture; answers the new picture id.
    */
   export function setPicture(group: string, jpeg: Uint8Array | undefined): string | undefined;
-  export type WhatsappError = import('wa:gateway/whatsapp-types@0.1.4').WhatsappError;
-  export type GroupInfo = import('wa:gateway/whatsapp-types@0.1.4').GroupInfo;
+  export type WhatsappError = import('wa:gateway/whatsapp-types@0.1.5').WhatsappError;
+  export type GroupInfo = import('wa:gateway/whatsapp-types@0.1.5').GroupInfo;
   /**
    * # Variants
    * 

@@ -1,5 +1,5 @@
 /// <reference path="./wa-gateway-whatsapp-types.d.ts" />
-declare module 'wa:gateway/whatsapp-read@0.1.4' {
+declare module 'wa:gateway/whatsapp-read@0.1.5' {
   export function checkPhone(phone: string): OnWhatsapp;
   /**
    * None when there is no picture or privacy hides it.
@@ -25,8 +25,8 @@ declare module 'wa:gateway/whatsapp-read@0.1.4' {
    * not know (or revoked).
    */
   export function inviteInfo(code: string): GroupInfo;
-  export type WhatsappError = import('wa:gateway/whatsapp-types@0.1.4').WhatsappError;
-  export type GroupInfo = import('wa:gateway/whatsapp-types@0.1.4').GroupInfo;
+  export type WhatsappError = import('wa:gateway/whatsapp-types@0.1.5').WhatsappError;
+  export type GroupInfo = import('wa:gateway/whatsapp-types@0.1.5').GroupInfo;
   /**
    * The account the session is paired with.
    */

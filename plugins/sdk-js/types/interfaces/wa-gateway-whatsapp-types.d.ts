@@ -1,4 +1,4 @@
-declare module 'wa:gateway/whatsapp-types@0.1.4' {
+declare module 'wa:gateway/whatsapp-types@0.1.5' {
   /**
    * A message on WhatsApp: its chat, its id, and its author (none = this account).
    */

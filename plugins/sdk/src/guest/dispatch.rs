@@ -1,7 +1,8 @@
 //! Dispatch: the WIT `endpoint` export implemented for every [`Plugin`], calling the
 //! handler a request's operation id (or an event's name) is bound to.
 
-use super::bindings::exports::wa::gateway::endpoint::Guest;
+use super::bindings::exports::wa::gateway::handler::Guest;
+use super::bindings::wa::gateway::incoming;
 use super::bindings::wa::gateway::types as wit;
 use super::{Event, Manifest, Plugin, Request, Response};
 use crate::error::{ApiError, ErrorCode};
@@ -22,10 +23,25 @@ pub(crate) fn manifest_of<P: Plugin>() -> &'static Manifest {
     m
 }
 
-/// Serves a request with the handler bound to its operation id. The host only routes
-/// declared operations here, so a miss is a bug: it answers 500 and is logged.
+/// Serves a request with the handler bound to its operation id (the in-memory host).
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn serve(manifest: &Manifest, request: &Request) -> Result<Response, ApiError> {
-    match manifest.handler(request.operation_id()) {
+    run(manifest.handler(request.operation_id()), request)
+}
+
+/// Serves a request with the handler of the route at index `route` of the manifest (the
+/// gateway).
+fn serve_route(manifest: &Manifest, route: u32, request: &Request) -> Result<Response, ApiError> {
+    let handler = usize::try_from(route)
+        .ok()
+        .and_then(|i| manifest.handler_at(i));
+    run(handler, request)
+}
+
+/// The host only routes declared operations here, so a missing handler is a bug: it
+/// answers 500 and is logged.
+fn run(handler: Option<&super::Handler>, request: &Request) -> Result<Response, ApiError> {
+    match handler {
         Some(handler) => handler(request),
         None => {
             super::log::error(&format!(
@@ -55,8 +71,8 @@ impl<T: Plugin> Guest for T {
         manifest_of::<T>().to_wit()
     }
 
-    fn handle(request: wit::Request) -> Result<wit::Response, wit::Error> {
-        serve(manifest_of::<T>(), &Request::from_wit(request)).map_err(to_wit_error)
+    fn handle(route: u32, request: &incoming::Request) -> Result<wit::Response, wit::Error> {
+        serve_route(manifest_of::<T>(), route, &Request::served(request)).map_err(to_wit_error)
     }
 
     fn on_event(event: wit::Event) -> Result<(), wit::Error> {

@@ -86,11 +86,17 @@ impl Manifest {
     }
 
     /// The handler bound to an operation id.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn handler(&self, operation_id: &str) -> Option<&Handler> {
         self.routes
             .iter()
             .find(|(r, _)| r.operation_id == operation_id)
             .map(|(_, h)| h)
+    }
+
+    /// The handler of the route at this index of [`Manifest::routes`].
+    pub(crate) fn handler_at(&self, index: usize) -> Option<&Handler> {
+        self.routes.get(index).map(|(_, h)| h)
     }
 
     /// The handler for an event: the one bound to its name, else the `*` one.

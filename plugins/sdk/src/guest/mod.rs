@@ -28,13 +28,13 @@ pub use manifest::{EventHandler, Handler, Manifest, Route};
 pub use request::Request;
 pub use response::{IntoResponse, Json, bytes};
 
-/// The generated WIT bindings (`wa:gateway/plugin`). Plugins use the facades instead, so
+/// The generated WIT bindings (`wa:gateway/lazy-plugin`). Plugins use the facades instead, so
 /// their code also runs against the in-memory host in native tests.
 #[allow(unsafe_code, unreachable_pub, clippy::all, missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "wa:gateway/plugin",
+        world: "wa:gateway/lazy-plugin",
         pub_export_macro: true,
         default_bindings_module: "gateway_sdk::guest::bindings",
         generate_all,

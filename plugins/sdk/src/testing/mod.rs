@@ -354,7 +354,7 @@ impl TestHost {
                 ApiError::not_found("session not found").with_detail("session", s.clone())
             })?;
         }
-        let request = Request::from_wit(wit::Request {
+        let request = Request::whole(wit::Request {
             method: method.to_owned(),
             route: route.path().to_owned(),
             operation_id: route.operation_id().to_owned(),

@@ -31,7 +31,7 @@ const base = serve(manifest);
 
 export const endpoint = {
   ...base,
-  /** @param {import('wa:gateway/types@0.1.4').Request} request */
+  /** @param {import('wa:gateway/types@0.1.5').Request} request */
   handle(request) {
     if (request.operationId === 'jsTrap') {
       // Not a `response` record: the component's bindings cannot lower it and trap.
