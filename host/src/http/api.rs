@@ -176,7 +176,8 @@ async fn dispatch(
     if upload {
         let session =
             session.ok_or_else(|| ApiError::internal("the upload route has no session"))?;
-        return media::upload(&app.media, &session, req, limits).await;
+        // Boxed so the rare upload's large future does not size every request's.
+        return Box::pin(media::upload(&app.media, &session, req, limits)).await;
     }
     let (parts, incoming) = req.into_parts();
     let body = body::read(
@@ -300,7 +301,9 @@ async fn call_plugin(
     request: wit::Request,
 ) -> Result<Response, ApiError> {
     let request_id = ctx.request_id.clone();
-    match plugin.handle(ctx, route, request).await {
+    // Boxed: the plugin call's future (the wasm call inside) is most of a request's
+    // future, and every future awaiting it would otherwise carry it and copy it along.
+    match Box::pin(plugin.handle(ctx, route, request)).await {
         Ok(Ok(answer)) => Ok(plugin_response(plugin, answer)),
         Ok(Err(e)) => Err(without_internals(api_error(e), plugin.name(), &request_id)),
         Err(fault) => Err(fault_error(app, plugin.name(), &request_id, &fault)),

@@ -224,7 +224,9 @@ pub async fn serve<S, F>(
         let service = service.clone();
         let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
             let close = CloseOnError::for_request(&req);
-            let fut = answer_even_if_it_panics(service(req, peer));
+            // Boxed: a request's future is kilobytes and hyper moves the one it is given
+            // several times before polling it; a box moves as a pointer.
+            let fut = answer_even_if_it_panics(Box::pin(service(req, peer)));
             async move { Ok::<_, std::convert::Infallible>(close.apply(fut.await)) }
         });
         let builder = builder.clone();
