@@ -9,8 +9,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gateway::app::App;
 use gateway::auth::{Capability, CapabilitySet};
 use gateway::config::Config;
-use gateway::hostapi::{CallContext, wit};
+use gateway::hostapi::CallContext;
+use gateway::hostapi::incoming::ServedRequest;
 use gateway::plugins::{LoadedPlugin, PluginAnswer};
+use gateway::routing::RouteTemplate;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -115,7 +117,7 @@ fn js_vs_rust(_c: &mut Criterion) {
         let memory = if op.is_empty() {
             "-".to_owned()
         } else {
-            let r = rt.block_on(call(&loaded, &request(op, route, Vec::new())));
+            let r = rt.block_on(call(&loaded, &request(op, route, "")));
             assert_eq!(r.response.status, 200);
             let bytes = loaded.idle_instance_memory_bytes().unwrap_or(0);
             format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
@@ -130,29 +132,24 @@ fn js_vs_rust(_c: &mut Criterion) {
     }
 }
 
-fn request(operation: &str, route: &str, query: Vec<(String, String)>) -> wit::Request {
-    wit::Request {
-        method: "GET".into(),
-        route: route.into(),
+fn request(operation: &str, route: &str, query: &str) -> ServedRequest {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::ACCEPT, "application/json".parse().unwrap());
+    ServedRequest {
+        method: http::Method::GET,
+        route: Arc::new(RouteTemplate::parse(route).unwrap()),
         operation_id: operation.into(),
         path: route.into(),
         params: Vec::new(),
-        query,
-        headers: vec![("accept".into(), "application/json".into())],
-        body: Vec::new(),
-        caller: wit::Caller {
-            organization: "org_bench".into(),
-            principal: "apikey:key_bench".into(),
-            capabilities: vec![wit::Capability::Read],
-        },
-        session: None,
-        request_id: "req_bench".into(),
+        uri: format!("/api/v1{route}?{query}").parse().unwrap(),
+        headers,
+        body: Default::default(),
     }
 }
 
 /// One call of the request's route; the request is cloned per call, as the gateway
 /// builds one per HTTP request.
-async fn call(plugin: &LoadedPlugin, request: &wit::Request) -> PluginAnswer {
+async fn call(plugin: &LoadedPlugin, request: &ServedRequest) -> PluginAnswer {
     let route = plugin
         .manifest
         .routes
@@ -186,10 +183,10 @@ fn calls(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (_app, reused) = plugin(&rt, dir.path(), &chaos(), 4);
     let (_app2, fresh) = plugin(&rt, dir.path(), &chaos(), 0);
-    let ok = request("chaosOk", "/chaos/ok", Vec::new());
+    let ok = request("chaosOk", "/chaos/ok", "");
     let (_app3, js_reused) = plugin(&rt, dir.path(), &chaos_js(), 4);
     let (_app4, js_fresh) = plugin(&rt, dir.path(), &chaos_js(), 0);
-    let js_ok = request("jsOk", "/chaos-js/ok", Vec::new());
+    let js_ok = request("jsOk", "/chaos-js/ok", "");
 
     let mut g = c.benchmark_group("plugin_call");
     g.bench_function("reused_instance", |b| {
@@ -205,13 +202,7 @@ fn calls(c: &mut Criterion) {
         })
     });
     // One storage read = (cost of 1000 reads − cost of none) / 1000.
-    let loop_of = |n: u32| {
-        request(
-            "chaosKvLoop",
-            "/chaos/kv-loop",
-            vec![("n".into(), n.to_string())],
-        )
-    };
+    let loop_of = |n: u32| request("chaosKvLoop", "/chaos/kv-loop", &format!("n={n}"));
     let (none, thousand) = (loop_of(0), loop_of(1000));
     g.bench_function("storage_get_x0", |b| {
         b.to_async(&rt)

@@ -9,24 +9,24 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// From a closed set ([`method_label`]): a request cannot invent a series.
     pub method: &'static str,
     /// The route template, or `unmatched` — never the raw path, which would explode the
-    /// series count.
-    pub route: String,
+    /// series count. Shared strings: a request's labels cost no allocation.
+    pub route: Arc<str>,
     pub status: u16,
     /// `host` or the plugin's name.
-    pub plugin: String,
+    pub plugin: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
-    pub route: String,
-    pub plugin: String,
+    pub route: Arc<str>,
+    pub plugin: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

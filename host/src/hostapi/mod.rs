@@ -160,8 +160,10 @@ pub struct InstanceState {
     kv: ScopedKv,
     services: Arc<PluginServices>,
     call: Option<CallContext>,
-    /// The request being served, for a `lazy-plugin` to read (`incoming`).
-    request: Option<wit::Request>,
+    /// The current call's storage scope, worked out once per call.
+    scope: Option<Scope>,
+    /// The request being served (`incoming`).
+    request: Option<incoming::ServedRequest>,
     /// The read snapshot of the current call, dropped on its first write and at its end.
     reader: Option<crate::storage::KvReader>,
     /// When the current call must stop; checked on every epoch tick.
@@ -191,6 +193,7 @@ impl InstanceState {
             kv,
             services,
             call: None,
+            scope: None,
             request: None,
             reader: None,
             deadline: crate::plugins::CallDeadline::new(Instant::now()),
@@ -199,17 +202,19 @@ impl InstanceState {
     }
 
     pub fn begin_call(&mut self, ctx: CallContext, deadline: crate::plugins::CallDeadline) {
+        self.scope = Some(ctx.scope());
         self.call = Some(ctx);
         self.deadline = deadline;
     }
 
-    /// Holds the request a `lazy-plugin` reads during this call.
-    pub fn serve(&mut self, request: wit::Request) {
+    /// Holds the request the plugin reads during this call.
+    pub fn serve(&mut self, request: incoming::ServedRequest) {
         self.request = Some(request);
     }
 
     pub fn end_call(&mut self) {
         self.call = None;
+        self.scope = None;
         self.request = None;
         self.reader = None;
         self.blobs.clear();

@@ -4,7 +4,7 @@
 use super::InstanceState;
 use super::convert::storage_error as failed;
 use super::wa::gateway::storage::{Bound, Entry, Host, ScanRequest, StorageError, WriteOp};
-use crate::storage::ScanRange;
+use crate::storage::{KvReader, ScanRange, Scope, ScopedKv};
 
 fn no_call() -> StorageError {
     StorageError::Failed("storage is only available while serving a request or event".into())
@@ -40,12 +40,19 @@ impl InstanceState {
         Ok(())
     }
 
-    /// The call's read snapshot, opened on first use.
-    fn reader(&mut self) -> Result<&crate::storage::KvReader, StorageError> {
+    /// What a read needs: the plugin's data, the call's read snapshot (opened on first
+    /// use) and the call's scope.
+    fn read_view(&mut self) -> Result<(&ScopedKv, &KvReader, &Scope), StorageError> {
+        if self.call.is_none() {
+            return Err(no_call());
+        }
         if self.reader.is_none() {
             self.reader = Some(self.kv.reader().map_err(failed)?);
         }
-        Ok(self.reader.as_ref().expect("just set"))
+        match (&self.reader, &self.scope) {
+            (Some(reader), Some(scope)) => Ok((&self.kv, reader, scope)),
+            _ => Err(no_call()),
+        }
     }
 
     async fn write_ops(
@@ -77,9 +84,8 @@ impl InstanceState {
 
 impl Host for InstanceState {
     async fn get(&mut self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StorageError> {
-        let scope = self.call().ok_or_else(no_call)?.scope();
-        let kv = self.kv.clone();
-        kv.get_in(self.reader()?, &scope, &key).map_err(failed)
+        let (kv, reader, scope) = self.read_view()?;
+        kv.get_in(reader, scope, &key).map_err(failed)
     }
 
     async fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StorageError> {
@@ -92,10 +98,9 @@ impl Host for InstanceState {
     }
 
     async fn scan(&mut self, request: ScanRequest) -> Result<Vec<Entry>, StorageError> {
-        let scope = self.call().ok_or_else(no_call)?.scope();
-        let kv = self.kv.clone();
+        let (kv, reader, scope) = self.read_view()?;
         let rows = kv
-            .scan_in(self.reader()?, &scope, &scan_range(request))
+            .scan_in(reader, scope, &scan_range(request))
             .map_err(failed)?;
         Ok(rows
             .into_iter()
@@ -104,9 +109,8 @@ impl Host for InstanceState {
     }
 
     async fn scan_packed(&mut self, request: ScanRequest) -> Result<Vec<u8>, StorageError> {
-        let scope = self.call().ok_or_else(no_call)?.scope();
-        let kv = self.kv.clone();
-        kv.scan_packed_in(self.reader()?, &scope, &scan_range(request))
+        let (kv, reader, scope) = self.read_view()?;
+        kv.scan_packed_in(reader, scope, &scan_range(request))
             .map_err(failed)
     }
 

@@ -7,11 +7,12 @@ use super::envelope::error_response;
 use super::{Response, apikeys, body, media, request_id};
 use crate::app::App;
 use crate::auth::{Caller, Capability, Credential, Principal};
-use crate::hostapi::convert::{api_error, wit_capability};
-use crate::hostapi::{CallContext, wit};
+use crate::hostapi::CallContext;
+use crate::hostapi::convert::api_error;
+use crate::hostapi::incoming::{ServedRequest, query_pairs};
 use crate::metrics::{FaultLabels, LatencyLabels, RequestLabels};
 use crate::plugins::{
-    BLOB_HEADER, BuiltinRoute, LoadedPlugin, PluginAnswer, PluginFault, RouteTarget,
+    BLOB_HEADER, BuiltinRoute, HOST_OWNER, LoadedPlugin, PluginAnswer, PluginFault, RouteTarget,
 };
 use bytes::Bytes;
 use gateway_sdk::{ApiError, ErrorCode};
@@ -25,8 +26,8 @@ pub const PREFIX: &str = "/api/v1";
 /// What the access log and metrics record about one request.
 #[derive(Default)]
 struct Trace {
-    route: Option<String>,
-    owner: Option<String>,
+    route: Option<Arc<str>>,
+    owner: Option<Arc<str>>,
     organization: Option<String>,
 }
 
@@ -49,9 +50,9 @@ pub async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> Response {
     // time it sees them.
     let counted = RequestLabels {
         method,
-        route: trace.route.unwrap_or_else(|| "unmatched".into()),
+        route: trace.route.unwrap_or_else(|| Arc::from("unmatched")),
         status,
-        plugin: trace.owner.unwrap_or_else(|| "host".into()),
+        plugin: trace.owner.unwrap_or_else(|| Arc::from(HOST_OWNER)),
     };
     app.metrics.requests.get_or_create(&counted).inc();
     let timed = LatencyLabels {
@@ -65,12 +66,12 @@ pub async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> Response {
     tracing::info!(
         target: "gateway::access",
         method,
-        route = timed.route,
+        route = &*timed.route,
         status,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         request_id,
         org = trace.organization.as_deref().unwrap_or("-"),
-        plugin = timed.plugin,
+        plugin = &*timed.plugin,
         "request"
     );
     resp
@@ -82,8 +83,8 @@ async fn dispatch(
     request_id: &str,
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
-    let path = req.uri().path().to_owned();
-    if let Some(resp) = crate::openapi::serve_public(app, req.method(), &path) {
+    let path = req.uri().path();
+    if let Some(resp) = crate::openapi::serve_public(app, req.method(), path) {
         return Ok(resp);
     }
     let sub = path
@@ -116,8 +117,8 @@ async fn dispatch(
     }
     let matched = matched?;
     let target = matched.target.clone();
-    trace.route = Some(matched.template.as_str().to_owned());
-    trace.owner = Some(target.owner().to_owned());
+    trace.route = Some(matched.template.shared());
+    trace.owner = Some(target.shared_owner());
     if let RouteTarget::Builtin(route) = &target
         && route.own_authentication()
     {
@@ -214,32 +215,26 @@ async fn dispatch(
             &body,
         ),
         RouteTarget::Plugin { plugin, route } => {
-            let principal = caller.principal.to_string();
-            let request = wit::Request {
-                method: parts.method.as_str().to_owned(),
-                route: template.as_str().to_owned(),
-                operation_id: plugin.manifest.routes[route].operation_id.clone(),
-                path: sub,
-                params,
-                query: query_pairs(parts.uri.query()),
-                headers: plugin_headers(&parts.headers),
-                body: body.to_vec(),
-                caller: wit::Caller {
-                    organization: organization.clone(),
-                    principal: principal.clone(),
-                    capabilities: caller.capabilities.iter().map(wit_capability).collect(),
-                },
-                session: session.clone(),
-                request_id: request_id.to_owned(),
-            };
             let ctx = CallContext {
                 organization: Arc::from(organization.as_str()),
                 created_by: caller.created_by(),
-                principal,
+                principal: caller.principal.to_string(),
                 capabilities: caller.capabilities,
                 session,
                 request_id: request_id.to_owned(),
                 event_depth: 0,
+            };
+            // Handed over as the HTTP layer has it: the plugin's WIT strings are built
+            // only for the parts it reads (`hostapi::incoming`).
+            let request = ServedRequest {
+                method: parts.method,
+                route: template,
+                operation_id: plugin.manifest.routes[route].operation_id.clone(),
+                path: sub,
+                params,
+                uri: parts.uri,
+                headers: parts.headers,
+                body,
             };
             call_plugin(app, &plugin, ctx, route, request).await
         }
@@ -298,7 +293,7 @@ async fn call_plugin(
     plugin: &Arc<LoadedPlugin>,
     ctx: CallContext,
     route: usize,
-    request: wit::Request,
+    request: ServedRequest,
 ) -> Result<Response, ApiError> {
     let request_id = ctx.request_id.clone();
     // Boxed: the plugin call's future (the wasm call inside) is most of a request's
@@ -457,58 +452,4 @@ fn is_reserved_response_header(name: &http::HeaderName) -> bool {
             | "x-request-id"
             | "set-cookie"
     )
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query.map(form_urlencoded_pairs).unwrap_or_default()
-}
-
-/// `a=1&b=x%40y` → pairs, `+` as space, percent-decoded (lossy on bad UTF-8).
-fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode_component(k), decode_component(v))
-        })
-        .collect()
-}
-
-fn decode_component(s: &str) -> String {
-    let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// Request headers a plugin may see: never credentials or cookies.
-fn plugin_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "authorization" | "x-api-key" | "cookie" | "proxy-authorization"
-            )
-        })
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_decoding() {
-        assert_eq!(
-            form_urlencoded_pairs("q=a+b&jid=1%40lid&x&limit=7"),
-            vec![
-                ("q".into(), "a b".into()),
-                ("jid".into(), "1@lid".into()),
-                ("x".into(), "".into()),
-                ("limit".into(), "7".into())
-            ]
-        );
-    }
 }

@@ -143,11 +143,24 @@ impl<P: Routable> RouteTarget<P> {
     /// `host` or the plugin's name, for logs and metrics.
     pub fn owner(&self) -> &str {
         match self {
-            RouteTarget::Builtin(_) => "host",
+            RouteTarget::Builtin(_) => HOST_OWNER,
             RouteTarget::Plugin { plugin, .. } => plugin.name(),
         }
     }
 }
+
+impl RouteTarget<LoadedPlugin> {
+    /// [`RouteTarget::owner`], shared (for labels kept per request).
+    pub fn shared_owner(&self) -> Arc<str> {
+        match self {
+            RouteTarget::Builtin(_) => Arc::from(HOST_OWNER),
+            RouteTarget::Plugin { plugin, .. } => plugin.shared_name(),
+        }
+    }
+}
+
+/// The owner of the host's built-in routes, in metrics and logs.
+pub const HOST_OWNER: &str = "host";
 
 /// One consistent set of plugins and their routes.
 pub struct Catalog<P = LoadedPlugin> {

@@ -8,7 +8,7 @@ use super::loader::LoadError;
 use super::manifest::PluginManifest;
 use super::runtime::PluginRuntime;
 use crate::engines::MediaBlob;
-use crate::hostapi::incoming::{LazyPlugin, LazyPluginPre};
+use crate::hostapi::incoming::{LazyPlugin, LazyPluginPre, ServedRequest};
 use crate::hostapi::{CallContext, InstanceState, Plugin, PluginPre, wit};
 use crate::storage::{PLUGIN_KV, ScopedKv};
 use std::collections::HashMap;
@@ -128,7 +128,7 @@ impl std::fmt::Debug for LoadedPlugin {
 enum Call<'a> {
     Describe,
     /// A request for the route at this index of the manifest.
-    Handle(usize, wit::Request),
+    Handle(usize, ServedRequest),
     Event(&'a wit::Event),
 }
 
@@ -196,13 +196,18 @@ impl LoadedPlugin {
         &self.name
     }
 
+    /// The plugin's name, shared (for labels kept per request).
+    pub fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
     /// Serves one request for `ctx.organization` on the route at index `route` of the
     /// manifest.
     pub async fn handle(
         &self,
         ctx: CallContext,
         route: usize,
-        request: wit::Request,
+        request: ServedRequest,
     ) -> Result<Result<PluginAnswer, wit::Error>, PluginFault> {
         match self.call(ctx, Call::Handle(route, request)).await? {
             Answer::Handled(r, blob) => Ok(r.map(|response| PluginAnswer { response, blob })),
@@ -281,11 +286,15 @@ impl LoadedPlugin {
                     .call_describe(&mut *store)
                     .await
                     .map(Answer::Manifest),
-                (Endpoint::Record(p), Call::Handle(_, r)) => p
-                    .wa_gateway_endpoint()
-                    .call_handle(&mut *store, &r)
-                    .await
-                    .map(|answer| Answer::Handled(answer, None)),
+                (Endpoint::Record(p), Call::Handle(_, r)) => {
+                    // The `plugin` world takes the request whole, lowered in one go.
+                    store.data_mut().serve(r);
+                    let request = store.data().served_record()?;
+                    p.wa_gateway_endpoint()
+                        .call_handle(&mut *store, &request)
+                        .await
+                        .map(|answer| Answer::Handled(answer, None))
+                }
                 (Endpoint::Lazy(p), Call::Handle(route, r)) => {
                     // The store holds the request; the plugin reads what it needs of it.
                     store.data_mut().serve(r);

@@ -11,7 +11,7 @@ mod registry;
 mod runtime;
 mod watchdog;
 
-pub use catalog::{BuiltinRoute, Catalog, Refusal, Routable, RouteTarget};
+pub use catalog::{BuiltinRoute, Catalog, HOST_OWNER, Refusal, Routable, RouteTarget};
 pub use instance::{BLOB_HEADER, LoadedPlugin, PluginAnswer, PluginFault};
 pub use loader::LoadError;
 pub use manifest::{PluginManifest, RouteSpec};

@@ -1,6 +1,7 @@
 //! Route templates: `/sessions/{session}/contacts/{lid}`, `/sessions/{session}:start`.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A template that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,7 +14,8 @@ pub struct TemplateError {
 /// A validated route template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTemplate {
-    raw: String,
+    /// Shared: it labels every request's metrics.
+    raw: Arc<str>,
     params: Vec<String>,
     pattern: String,
 }
@@ -99,7 +101,7 @@ impl RouteTemplate {
             }
         }
         Ok(RouteTemplate {
-            raw: path.to_owned(),
+            raw: Arc::from(path),
             params,
             pattern,
         })
@@ -107,6 +109,11 @@ impl RouteTemplate {
 
     pub fn as_str(&self) -> &str {
         &self.raw
+    }
+
+    /// The template's text, shared (for labels kept per request).
+    pub fn shared(&self) -> Arc<str> {
+        self.raw.clone()
     }
 
     /// Parameter names in path order.

@@ -19,11 +19,16 @@ pub enum Scope {
 
 impl Scope {
     fn prefix(&self) -> Vec<u8> {
+        self.prefix_with_room(0)
+    }
+
+    /// The scope's prefix in a buffer with room for `extra` more bytes.
+    fn prefix_with_room(&self, extra: usize) -> Vec<u8> {
         let (tag, id) = match self {
             Scope::Session(id) => (b's', id),
             Scope::Organization(id) => (b'o', id),
         };
-        let mut p = Vec::with_capacity(id.len() + 2);
+        let mut p = Vec::with_capacity(id.len() + 2 + extra);
         p.push(tag);
         p.extend_from_slice(id.as_bytes());
         p.push(0);
@@ -101,7 +106,12 @@ impl ScopedKv {
     }
 
     fn base(&self, scope: &Scope) -> Vec<u8> {
-        let mut p = scope.prefix();
+        self.base_with_room(scope, 0)
+    }
+
+    /// [`ScopedKv::base`] with room for `extra` more bytes: a key is one allocation.
+    fn base_with_room(&self, scope: &Scope, extra: usize) -> Vec<u8> {
+        let mut p = scope.prefix_with_room(self.owner.len() + 1 + extra);
         p.extend_from_slice(self.owner.as_bytes());
         p.push(0);
         p
@@ -113,7 +123,7 @@ impl ScopedKv {
                 "keys must be 1 to {MAX_KEY_BYTES} bytes"
             )));
         }
-        let mut k = self.base(scope);
+        let mut k = self.base_with_room(scope, key.len());
         k.extend_from_slice(key);
         Ok(k)
     }
