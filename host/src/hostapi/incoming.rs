@@ -90,23 +90,13 @@ impl ServedRequest {
 /// A query string as pairs: `a=1&b=x%40y` → `[("a","1"),("b","x@y")]`, `+` as space,
 /// percent-decoded (lossy on bad UTF-8).
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    let Some(q) = query else {
-        return Vec::new();
-    };
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode_component(k), decode_component(v))
+    query
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
         })
-        .collect()
-}
-
-fn decode_component(s: &str) -> String {
-    let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
+        .unwrap_or_default()
 }
 
 /// Request headers a plugin may see: never credentials or cookies.
