@@ -226,7 +226,7 @@ def main():
 
 
 def swap_to(tmp, version):
-    src = os.path.join(TARGET, "test-plugins", "chaos-v2.wasm" if version == "2.0.0" else "chaos.wasm")
+    src = os.path.join(ROOT, "target", "test-plugins", "chaos-v2.wasm" if version == "2.0.0" else "chaos.wasm")
     dst = os.path.join(tmp, "plugins", "chaos.wasm")
     shutil.copy(src, dst + ".tmp")
     os.rename(dst + ".tmp", dst)

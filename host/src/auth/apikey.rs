@@ -42,6 +42,9 @@ pub struct NewApiKey {
 
 struct Entry {
     key: RwLock<ApiKey>,
+    /// Who the key stands for: its organization, id and permissions never change, so the
+    /// caller is built once instead of on every request.
+    caller: Caller,
     /// Updated on every use, written to disk by [`ApiKeyStore::flush_last_used`].
     last_used: AtomicU64,
     flushed: AtomicU64,
@@ -91,8 +94,14 @@ impl ApiKeyStore {
             .and_then(|v| <[u8; 32]>::try_from(v).ok());
         let revoked = key.revoked_at.is_some();
         let id = key.id.clone();
+        let caller = Caller {
+            organization: key.organization_id.clone(),
+            principal: Principal::ApiKey(key.id.clone()),
+            capabilities: key.permissions.iter().collect::<CapabilitySet>(),
+        };
         let entry = Arc::new(Entry {
             key: RwLock::new(key),
+            caller,
             last_used: AtomicU64::new(used),
             flushed: AtomicU64::new(used),
         });
@@ -169,12 +178,7 @@ impl ApiKeyStore {
         if entry.last_used.load(Ordering::Relaxed) < now {
             entry.last_used.fetch_max(now, Ordering::Relaxed);
         }
-        let key = entry.key.read().expect("lock");
-        Ok(Caller {
-            organization: key.organization_id.clone(),
-            principal: Principal::ApiKey(key.id.clone()),
-            capabilities: key.permissions.iter().collect::<CapabilitySet>(),
-        })
+        Ok(entry.caller.clone())
     }
 
     /// Whether the key `id` exists and is not revoked (long-lived connections a key opened

@@ -31,7 +31,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "wa:gateway/plugin",
-    imports: { default: async },
+    imports: {
+        // Reads answer from the call's snapshot without waiting on anything: plain calls,
+        // so a read costs no boxed future and no poll (`hostapi::storage`).
+        "wa:gateway/storage.get": trappable,
+        "wa:gateway/storage.scan": trappable,
+        "wa:gateway/storage.scan-packed": trappable,
+        default: async,
+    },
     exports: { default: async },
 });
 

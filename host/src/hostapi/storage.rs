@@ -1,5 +1,6 @@
 //! `wa:gateway/storage`: the plugin's key-value data, scoped to the call's session (or
-//! organization). Writes run on the blocking pool because a durable commit waits on disk.
+//! organization). Reads are plain calls answered from the call's read snapshot; writes
+//! are async because a durable commit waits on disk (group commit).
 
 use super::InstanceState;
 use super::convert::storage_error as failed;
@@ -83,9 +84,10 @@ impl InstanceState {
 }
 
 impl Host for InstanceState {
-    async fn get(&mut self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StorageError> {
-        let (kv, reader, scope) = self.read_view()?;
-        kv.get_in(reader, scope, &key).map_err(failed)
+    fn get(&mut self, key: Vec<u8>) -> wasmtime::Result<Result<Option<Vec<u8>>, StorageError>> {
+        Ok(self
+            .read_view()
+            .and_then(|(kv, reader, scope)| kv.get_in(reader, scope, &key).map_err(failed)))
     }
 
     async fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StorageError> {
@@ -97,21 +99,26 @@ impl Host for InstanceState {
         Ok(self.write_ops(vec![(key, None)]).await?[0])
     }
 
-    async fn scan(&mut self, request: ScanRequest) -> Result<Vec<Entry>, StorageError> {
-        let (kv, reader, scope) = self.read_view()?;
-        let rows = kv
-            .scan_in(reader, scope, &scan_range(request))
-            .map_err(failed)?;
-        Ok(rows
-            .into_iter()
-            .map(|(key, value)| Entry { key, value })
-            .collect())
+    fn scan(&mut self, request: ScanRequest) -> wasmtime::Result<Result<Vec<Entry>, StorageError>> {
+        Ok(self.read_view().and_then(|(kv, reader, scope)| {
+            let rows = kv
+                .scan_in(reader, scope, &scan_range(request))
+                .map_err(failed)?;
+            Ok(rows
+                .into_iter()
+                .map(|(key, value)| Entry { key, value })
+                .collect())
+        }))
     }
 
-    async fn scan_packed(&mut self, request: ScanRequest) -> Result<Vec<u8>, StorageError> {
-        let (kv, reader, scope) = self.read_view()?;
-        kv.scan_packed_in(reader, scope, &scan_range(request))
-            .map_err(failed)
+    fn scan_packed(
+        &mut self,
+        request: ScanRequest,
+    ) -> wasmtime::Result<Result<Vec<u8>, StorageError>> {
+        Ok(self.read_view().and_then(|(kv, reader, scope)| {
+            kv.scan_packed_in(reader, scope, &scan_range(request))
+                .map_err(failed)
+        }))
     }
 
     /// All operations in one transaction, however many: bounded by the bytes they carry
