@@ -17,7 +17,7 @@ use model::{ContactView, Identity, IdentityView};
 use serde::Serialize;
 use store::{
     ContactStore, IDENTITY_PREFIX, LIST_ITEM_PREFIX, decode, id_suffix, member_index_prefix,
-    view_key,
+    view_by_lid_key, view_key,
 };
 
 /// checkContact's answer.
@@ -401,6 +401,12 @@ fn get_contact(req: &Request) -> Result<Response, ApiError> {
     let raw = req.param("lid")?;
     let who = jid::parse_person(raw).map_err(|e| ApiError::invalid_field("lid", e.to_string()))?;
     let not_found = || ApiError::not_found(format!("no contact {who} is stored for this session"));
+    // By LID, the answer is stored under the LID itself: one read.
+    if who.is_lid()
+        && let Some(body) = kv::get(&view_by_lid_key(&who))?
+    {
+        return Ok(gateway_sdk::bytes(200, "application/json", body));
+    }
     let store = ContactStore::new(0);
     let id = store.find(&who)?.ok_or_else(not_found)?;
     // The answer was rendered when the identity was last written (records stored by an

@@ -5,7 +5,8 @@
 //!
 //! Keys: `seq` · `i/<id>` identity · `v/<id>` its getContact answer and `l/<id>` its list
 //! item, both rendered when the identity is written so reads are lookups without
-//! re-encoding · `lid/<lid>` ·
+//! re-encoding · `vl/<lid>` the same answer under the person's LID, so a getContact by LID
+//! is one read · `lid/<lid>` ·
 //! `pn/<number>` · `g/<gid>` group · `gm/<gid>/<id>` member index. Ids are 16 hex digits
 //! so they sort numerically.
 
@@ -61,6 +62,11 @@ fn group_key(group: &str) -> Vec<u8> {
 /// A LID's index key; `lid` is its text or the parsed JID (formatted once, in place).
 fn lid_key(lid: impl std::fmt::Display) -> Vec<u8> {
     format!("lid/{lid}").into_bytes()
+}
+
+/// The getContact answer of the person with this LID (text or parsed JID, as `lid_key`).
+pub(crate) fn view_by_lid_key(lid: impl std::fmt::Display) -> Vec<u8> {
+    format!("vl/{lid}").into_bytes()
 }
 
 fn pn_key(number: &str) -> Vec<u8> {
@@ -128,9 +134,14 @@ impl ContactStore {
             .ok_or_else(|| ApiError::internal("contact index points at a missing identity"))
     }
 
-    /// Writes an identity and its rendered getContact answer.
+    /// Writes an identity and its rendered getContact answer (under its id, and under its
+    /// LID when it has one).
     fn save(&mut self, ident: &Identity) -> Result<(), ApiError> {
-        self.set(view_key(ident.id), &ident.contact())?;
+        let answer = ident.contact();
+        if let Some(lid) = &ident.lid {
+            self.set(view_by_lid_key(lid), &answer)?;
+        }
+        self.set(view_key(ident.id), &answer)?;
         self.set(list_item_key(ident.id), &ident.view())?;
         self.set(identity_key(ident.id), ident)
     }
@@ -203,6 +214,7 @@ impl ContactStore {
         {
             if let Some(old) = ident.lid.take() {
                 self.remove(lid_key(&old));
+                self.remove(view_by_lid_key(&old));
             }
             ident.lid = Some(l.clone());
             self.set(lid_key(l), &id)?;
@@ -257,6 +269,7 @@ impl ContactStore {
         }
         if let Some(l) = &gone.lid {
             self.remove(lid_key(l));
+            self.remove(view_by_lid_key(l));
         }
         for (group, m) in gone.groups {
             self.remove(member_index_key(&group, b));

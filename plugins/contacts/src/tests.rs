@@ -63,6 +63,43 @@ fn a_lid_only_and_a_phone_only_identity_merge_when_a_mapping_links_them() {
 }
 
 #[test]
+fn a_person_whose_lid_changes_is_found_by_the_new_lid_only() {
+    let (host, s) = setup();
+    let map = |lid: &str| json!({"mappings": [{"lid": lid, "jid": ALICE_PN}]});
+    host.event(
+        &s,
+        "contacts.upsert",
+        json!({"contacts": [{"jid": ALICE_PN, "name": "Alice"}]}),
+    )
+    .unwrap();
+    host.event(&s, "lid.mapping", map(ALICE_LID)).unwrap();
+    assert_eq!(contact(&host, &s, ALICE_LID)["identity"]["lid"], ALICE_LID);
+
+    let new_lid = "99887766554433@lid";
+    host.event(&s, "lid.mapping", map(new_lid)).unwrap();
+    let moved = contact(&host, &s, new_lid);
+    assert_eq!(moved["identity"]["lid"], new_lid);
+    assert_eq!(moved["identity"]["name"], "Alice");
+    assert_eq!(moved, contact(&host, &s, &ALICE_PN.replace('@', "%40")));
+    // The answer stored under the old LID went with it.
+    let old = host.get(&format!("/sessions/{s}/contacts/{ALICE_LID}"));
+    assert_eq!(old.status, 404, "{:?}", old.json());
+    assert_eq!(old.json()["error"]["code"], "not_found");
+
+    // A later change is seen under the LID too.
+    host.event(
+        &s,
+        "contacts.upsert",
+        json!({"contacts": [{"jid": ALICE_PN, "name": "Alice Smith"}]}),
+    )
+    .unwrap();
+    assert_eq!(
+        contact(&host, &s, new_lid)["identity"]["name"],
+        "Alice Smith"
+    );
+}
+
+#[test]
 fn group_metadata_sets_roles_and_removes_members_who_left() {
     let (host, s) = setup();
     let members = |list: Value| json!({"groups": [{"jid": GROUP, "subject": "Project Team", "participants": list}]});
