@@ -146,6 +146,13 @@ impl ContactStore {
         self.set(identity_key(ident.id), ident)
     }
 
+    /// Drops what a LID leads to (its index entry and the answer stored under it), when
+    /// it leaves an identity.
+    fn forget_lid(&mut self, lid: &str) {
+        self.remove(lid_key(lid));
+        self.remove(view_by_lid_key(lid));
+    }
+
     /// The id of the person a JID (LID or phone) names, if stored.
     pub(crate) fn find(&self, jid: &Jid) -> Result<Option<u64>, ApiError> {
         if jid.is_lid() {
@@ -213,8 +220,7 @@ impl ContactStore {
             && ident.lid.as_deref() != Some(l.as_str())
         {
             if let Some(old) = ident.lid.take() {
-                self.remove(lid_key(&old));
-                self.remove(view_by_lid_key(&old));
+                self.forget_lid(&old);
             }
             ident.lid = Some(l.clone());
             self.set(lid_key(l), &id)?;
@@ -268,8 +274,7 @@ impl ContactStore {
             self.set(pn_key(p), &a)?;
         }
         if let Some(l) = &gone.lid {
-            self.remove(lid_key(l));
-            self.remove(view_by_lid_key(l));
+            self.forget_lid(l);
         }
         for (group, m) in gone.groups {
             self.remove(member_index_key(&group, b));
