@@ -43,8 +43,8 @@ pub struct NewApiKey {
 struct Entry {
     key: RwLock<ApiKey>,
     /// Who the key stands for: its organization, id and permissions never change, so the
-    /// caller is built once instead of on every request.
-    caller: Caller,
+    /// caller is built once and shared by every request the key makes.
+    caller: Arc<Caller>,
     /// Updated on every use, written to disk by [`ApiKeyStore::flush_last_used`].
     last_used: AtomicU64,
     flushed: AtomicU64,
@@ -94,11 +94,11 @@ impl ApiKeyStore {
             .and_then(|v| <[u8; 32]>::try_from(v).ok());
         let revoked = key.revoked_at.is_some();
         let id = key.id.clone();
-        let caller = Caller {
-            organization: key.organization_id.clone(),
-            principal: Principal::ApiKey(key.id.clone()),
-            capabilities: key.permissions.iter().collect::<CapabilitySet>(),
-        };
+        let caller = Arc::new(Caller::new(
+            &key.organization_id,
+            Principal::ApiKey(key.id.clone()),
+            key.permissions.iter().collect::<CapabilitySet>(),
+        ));
         let entry = Arc::new(Entry {
             key: RwLock::new(key),
             caller,
@@ -164,7 +164,7 @@ impl ApiKeyStore {
     }
 
     /// The caller a secret stands for.
-    pub fn verify(&self, secret: &str) -> Result<Caller, AuthError> {
+    pub fn verify(&self, secret: &str) -> Result<Arc<Caller>, AuthError> {
         let entry = self
             .by_hash
             .read()
@@ -306,7 +306,7 @@ mod tests {
         assert!(k.secret.starts_with("wa_"));
         assert_eq!(k.key.permissions, vec![Permission::Read]);
         let caller = store.verify(&k.secret).unwrap();
-        assert_eq!(caller.organization, "org_a");
+        assert_eq!(&*caller.organization, "org_a");
         assert!(caller.capabilities.contains(Capability::Read));
         assert!(!caller.capabilities.contains(Capability::Send));
         assert!(!caller.capabilities.contains(Capability::PlatformAdmin));

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// A permission (API.md §1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -124,20 +125,42 @@ impl fmt::Display for Principal {
     }
 }
 
-/// An authenticated caller: their organization, identity and capabilities.
-#[derive(Debug, Clone)]
+/// An authenticated caller: their organization, identity and capabilities. Built once per
+/// credential and shared: the texts every call needs are rendered here, not per request.
+#[derive(Debug)]
 pub struct Caller {
-    pub organization: String,
+    pub organization: Arc<str>,
     pub principal: Principal,
     pub capabilities: CapabilitySet,
+    /// `principal` as text: `user:<sub>` or `apikey:<id>`.
+    principal_text: Arc<str>,
+    /// The `createdByUserId` form: the JWT `sub`, or `apikey:<id>`.
+    created_by: Arc<str>,
 }
 
 impl Caller {
-    /// The `createdByUserId` form: the JWT `sub`, or `apikey:<id>`.
-    pub fn created_by(&self) -> String {
-        match &self.principal {
-            Principal::User(sub) => sub.clone(),
-            Principal::ApiKey(_) => self.principal.to_string(),
+    pub fn new(organization: &str, principal: Principal, capabilities: CapabilitySet) -> Caller {
+        let principal_text: Arc<str> = Arc::from(principal.to_string());
+        let created_by = match &principal {
+            Principal::User(sub) => Arc::from(sub.as_str()),
+            Principal::ApiKey(_) => principal_text.clone(),
+        };
+        Caller {
+            organization: Arc::from(organization),
+            principal,
+            capabilities,
+            principal_text,
+            created_by,
         }
+    }
+
+    /// `user:<sub>` or `apikey:<id>`.
+    pub fn principal_text(&self) -> &Arc<str> {
+        &self.principal_text
+    }
+
+    /// The `createdByUserId` form: the JWT `sub`, or `apikey:<id>`.
+    pub fn created_by(&self) -> &Arc<str> {
+        &self.created_by
     }
 }

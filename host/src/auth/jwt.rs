@@ -340,11 +340,11 @@ impl JwtVerifier {
         if platform_admin {
             capabilities = capabilities.with(Capability::PlatformAdmin);
         }
-        Ok(Caller {
-            organization,
-            principal: Principal::User(sub),
+        Ok(Caller::new(
+            &organization,
+            Principal::User(sub),
             capabilities,
-        })
+        ))
     }
 }
 

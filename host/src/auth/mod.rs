@@ -41,7 +41,7 @@ impl Authenticator {
         &self.keys
     }
 
-    pub async fn authenticate(&self, credential: Credential<'_>) -> Result<Caller, AuthError> {
+    pub async fn authenticate(&self, credential: Credential<'_>) -> Result<Arc<Caller>, AuthError> {
         let token = credential.token();
         if token.starts_with(apikey::KEY_PREFIX) {
             return self.keys.verify(token);
@@ -52,7 +52,7 @@ impl Authenticator {
             ));
         }
         match &self.jwt {
-            Some(v) if jwt::looks_like_jwt(token) => v.verify(token).await,
+            Some(v) if jwt::looks_like_jwt(token) => v.verify(token).await.map(Arc::new),
             Some(_) => Err(AuthError::Invalid(
                 "bearer token is neither a JWT nor an API key".into(),
             )),

@@ -64,7 +64,7 @@ impl ServedRequest {
     fn caller(ctx: &CallContext) -> wit::Caller {
         wit::Caller {
             organization: ctx.organization.to_string(),
-            principal: ctx.principal.clone(),
+            principal: ctx.principal.to_string(),
             capabilities: ctx.capabilities.iter().map(wit_capability).collect(),
         }
     }

@@ -76,9 +76,9 @@ pub struct PluginServices {
 pub struct CallContext {
     pub organization: Arc<str>,
     /// `user:<sub>`, `apikey:<id>`, or `event` for event delivery.
-    pub principal: String,
+    pub principal: Arc<str>,
     /// The `createdByUserId` of things created in this call.
-    pub created_by: String,
+    pub created_by: Arc<str>,
     pub capabilities: CapabilitySet,
     pub session: Option<String>,
     pub request_id: String,

@@ -23,7 +23,7 @@ impl InstanceState {
         match self.call() {
             Some(c) if c.capabilities.contains(Capability::PlatformAdmin) => Ok(AdminCall {
                 organization: c.organization.to_string(),
-                principal: c.principal.clone(),
+                principal: c.principal.to_string(),
             }),
             // Reads as absent, like another organization's data.
             _ => Err(SessionError::NotFound),

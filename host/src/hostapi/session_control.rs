@@ -36,7 +36,7 @@ impl InstanceState {
         Ok(Scope {
             sessions: self.services.sessions.clone(),
             org: c.organization.to_string(),
-            by: c.created_by.clone(),
+            by: c.created_by.to_string(),
             deadline: self.deadline.get(),
         })
     }

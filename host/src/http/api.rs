@@ -28,7 +28,7 @@ pub const PREFIX: &str = "/api/v1";
 struct Trace {
     route: Option<Arc<str>>,
     owner: Option<Arc<str>>,
-    organization: Option<String>,
+    organization: Option<Arc<str>>,
 }
 
 /// Serves one request of the public listener.
@@ -158,7 +158,7 @@ async fn dispatch(
     {
         Some(id) => {
             let record = resolve_session(app, &caller, &id, platform_route)?;
-            if record.organization_id != caller.organization {
+            if *record.organization_id != *caller.organization {
                 tracing::info!(
                     principal = %caller.principal,
                     session = %id,
@@ -167,7 +167,13 @@ async fn dispatch(
                     "platform admin acts on another organization's session"
                 );
             }
-            (Some(id), record.organization_id.clone())
+            // The caller's own organization (all but a platform admin's calls) is shared.
+            let organization = if *record.organization_id == *caller.organization {
+                caller.organization.clone()
+            } else {
+                Arc::from(record.organization_id.as_str())
+            };
+            (Some(id), organization)
         }
         None => (None, caller.organization.clone()),
     };
@@ -216,9 +222,9 @@ async fn dispatch(
         ),
         RouteTarget::Plugin { plugin, route } => {
             let ctx = CallContext {
-                organization: Arc::from(organization.as_str()),
-                created_by: caller.created_by(),
-                principal: caller.principal.to_string(),
+                organization,
+                created_by: caller.created_by().clone(),
+                principal: caller.principal_text().clone(),
                 capabilities: caller.capabilities,
                 session,
                 request_id: request_id.to_owned(),

@@ -55,7 +55,7 @@ pub(super) fn handle(
             "API keys are managed by people signed in to the dashboard, not by API keys",
         ));
     }
-    let org = caller.organization.as_str();
+    let org = &*caller.organization;
     match route {
         BuiltinRoute::ListApiKeys => {
             let all = keys.list(Some(org));
@@ -85,7 +85,7 @@ pub(super) fn handle(
                 ))
                 .with_detail("field", "permissions"));
             }
-            let created = keys.create(org, &req.name, &req.permissions, &caller.created_by())?;
+            let created = keys.create(org, &req.name, &req.permissions, caller.created_by())?;
             #[derive(Serialize)]
             struct Created<'a> {
                 #[serde(flatten)]

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, UPGRADE};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 #[derive(Deserialize)]
@@ -149,7 +150,7 @@ pub(crate) fn create_ticket(app: &App, call: TicketCall<'_>) -> Result<Response,
         ));
     }
     let spec = TicketSpec {
-        audience: Audience::from(caller.organization.as_str()),
+        audience: Audience::from(&*caller.organization),
         filter: StreamFilter {
             events,
             session: req.session_id,
@@ -255,7 +256,7 @@ fn websocket_key(req: &http::Request<Incoming>) -> Result<HeaderValue, RealtimeE
 pub(crate) fn connect(
     app: &App,
     mut req: http::Request<Incoming>,
-    organization: &mut Option<String>,
+    organization: &mut Option<Arc<str>>,
 ) -> Result<Response, RealtimeError> {
     let secret = req
         .uri()
@@ -274,7 +275,7 @@ pub(crate) fn connect(
     }
     let key = websocket_key(&req)?;
     let sub = app.realtime.open(&secret)?;
-    *organization = Some(sub.audience.to_string());
+    *organization = Some(Arc::from(sub.audience.to_string()));
     let upgrade = hyper::upgrade::on(&mut req);
     // The stream stays on the thread that serves its connection, as the connection would.
     tokio::spawn(super::stream::serve(
