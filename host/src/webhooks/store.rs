@@ -30,6 +30,9 @@ fn log_key(webhook: &str, delivery: &str) -> Vec<u8> {
     k
 }
 
+/// The due time's bytes in a [`DUE`] key, between the prefix and the delivery id.
+const DUE_AT_LEN: usize = 8;
+
 fn due_key(webhook: &str, at: u64, delivery: &str) -> Vec<u8> {
     let mut k = prefix(webhook);
     k.extend_from_slice(&at.to_be_bytes());
@@ -37,11 +40,39 @@ fn due_key(webhook: &str, at: u64, delivery: &str) -> Vec<u8> {
     k
 }
 
-/// The smallest key after every key starting with `prefix`.
-fn prefix_end(p: &[u8]) -> Vec<u8> {
-    let mut end = p.to_vec();
-    *end.last_mut().expect("prefixes end with a 0 byte") += 1;
-    end
+/// The keys one webhook's entries occupy in an index (`webhook \0 …`), and the delivery
+/// id each of them ends with.
+struct Span {
+    start: Vec<u8>,
+    /// The smallest key after every key starting with `start`.
+    end: Vec<u8>,
+}
+
+impl Span {
+    fn of(webhook: &str) -> Span {
+        let start = prefix(webhook);
+        let mut end = start.clone();
+        *end.last_mut().expect("prefixes end with a 0 byte") += 1;
+        Span { start, end }
+    }
+
+    fn range(&self) -> std::ops::Range<&[u8]> {
+        self.start.as_slice()..self.end.as_slice()
+    }
+
+    /// The delivery id in `key`, after the prefix and `skip` bytes (the due time in
+    /// [`DUE`], nothing in the other indexes).
+    fn id(&self, key: &[u8], skip: usize) -> String {
+        String::from_utf8_lossy(&key[self.start.len() + skip..]).into_owned()
+    }
+}
+
+/// A delivery by id from an open deliveries table.
+fn load(
+    deliveries: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<Delivery>, StorageError> {
+    deliveries.get(id)?.map(|v| decode(v.value())).transpose()
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
@@ -76,18 +107,16 @@ pub(super) fn put_webhook(txn: &WriteTransaction, w: &Webhook) -> Result<(), Sto
 /// Removes a webhook with every delivery it has.
 pub(super) fn delete_webhook(txn: &WriteTransaction, id: &str) -> Result<(), StorageError> {
     txn.open_table(WEBHOOKS)?.remove(id)?;
-    let p = prefix(id);
-    let end = prefix_end(&p);
+    let span = Span::of(id);
     let mut log = txn.open_table(BY_WEBHOOK)?;
     let mut deliveries = txn.open_table(DELIVERIES)?;
-    for row in log.extract_from_if(p.as_slice()..end.as_slice(), |_, _| true)? {
+    for row in log.extract_from_if(span.range(), |_, _| true)? {
         let (k, _) = row?;
-        let dlv = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
-        deliveries.remove(dlv.as_str())?;
+        deliveries.remove(span.id(k.value(), 0).as_str())?;
     }
     for table in [DUE, DEAD] {
         txn.open_table(table)?
-            .extract_from_if(p.as_slice()..end.as_slice(), |_, _| true)?
+            .extract_from_if(span.range(), |_, _| true)?
             .for_each(drop);
     }
     Ok(())
@@ -137,9 +166,7 @@ fn remove_delivery(txn: &WriteTransaction, d: &Delivery) -> Result<(), StorageEr
 
 pub(super) fn delivery(db: &Database, id: &str) -> Result<Option<Delivery>, StorageError> {
     let txn = db.redb().begin_read()?;
-    let t = txn.open_table(DELIVERIES)?;
-    let v = t.get(id)?;
-    v.map(|v| decode(v.value())).transpose()
+    load(&txn.open_table(DELIVERIES)?, id)
 }
 
 /// The same, inside a write (to change it from what is stored, not from a stale copy).
@@ -147,9 +174,7 @@ pub(super) fn delivery_in(
     txn: &WriteTransaction,
     id: &str,
 ) -> Result<Option<Delivery>, StorageError> {
-    let t = txn.open_table(DELIVERIES)?;
-    let v = t.get(id)?;
-    v.map(|v| decode(v.value())).transpose()
+    load(&txn.open_table(DELIVERIES)?, id)
 }
 
 /// Up to `limit` deliveries of `webhook` due by `now` and not in `busy`, earliest first,
@@ -163,17 +188,17 @@ pub(super) fn due(
 ) -> Result<(Vec<String>, Option<u64>), StorageError> {
     let txn = db.redb().begin_read()?;
     let t = txn.open_table(DUE)?;
-    let p = prefix(webhook);
-    let end = prefix_end(&p);
+    let span = Span::of(webhook);
     let mut out = Vec::new();
-    for row in t.range(p.as_slice()..end.as_slice())? {
+    for row in t.range(span.range())? {
         let (k, _) = row?;
         let k = k.value();
-        let at = u64::from_be_bytes(k[p.len()..p.len() + 8].try_into().expect("8 bytes"));
+        let at_bytes = &k[span.start.len()..span.start.len() + DUE_AT_LEN];
+        let at = u64::from_be_bytes(at_bytes.try_into().expect("a due time"));
         if at > now {
             return Ok((out, Some(at)));
         }
-        let id = String::from_utf8_lossy(&k[p.len() + 8..]).into_owned();
+        let id = span.id(k, DUE_AT_LEN);
         if busy.contains(&id) {
             continue;
         }
@@ -197,25 +222,23 @@ pub(super) fn page(
     let txn = db.redb().begin_read()?;
     let log = txn.open_table(BY_WEBHOOK)?;
     let deliveries = txn.open_table(DELIVERIES)?;
-    let p = prefix(webhook);
+    let span = Span::of(webhook);
     let end = match before {
         Some(b) => log_key(webhook, b),
-        None => prefix_end(&p),
+        None => span.end.clone(),
     };
-    let mut out = Vec::new();
-    for row in log.range(p.as_slice()..end.as_slice())?.rev() {
+    let mut out: Vec<Delivery> = Vec::new();
+    for row in log.range(span.start.as_slice()..end.as_slice())?.rev() {
         let (k, _) = row?;
-        let id = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
-        let Some(d) = deliveries.get(id.as_str())? else {
+        let Some(d) = load(&deliveries, &span.id(k.value(), 0))? else {
             continue;
         };
-        let d: Delivery = decode(d.value())?;
         if !keep(&d) {
             continue;
         }
         if out.len() == limit {
-            let last: &Delivery = out.last().expect("limit ≥ 1");
-            return Ok((out.clone(), Some(last.id.clone())));
+            let next = out.last().expect("limit ≥ 1").id.clone();
+            return Ok((out, Some(next)));
         }
         out.push(d);
     }
@@ -233,19 +256,16 @@ pub(super) fn dead(
     let txn = db.redb().begin_read()?;
     let index = txn.open_table(DEAD)?;
     let deliveries = txn.open_table(DELIVERIES)?;
-    let p = prefix(webhook);
-    let end = prefix_end(&p);
+    let span = Span::of(webhook);
     let mut out = Vec::new();
-    for row in index.range(p.as_slice()..end.as_slice())? {
+    for row in index.range(span.range())? {
         let (k, _) = row?;
-        let id = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
-        if let Some(d) = deliveries.get(id.as_str())? {
-            let d: Delivery = decode(d.value())?;
-            if keep(&d) {
-                out.push(d);
-                if out.len() >= limit {
-                    break;
-                }
+        if let Some(d) = load(&deliveries, &span.id(k.value(), 0))?
+            && keep(&d)
+        {
+            out.push(d);
+            if out.len() >= limit {
+                break;
             }
         }
     }
@@ -265,17 +285,15 @@ pub(super) fn prunable(
     let txn = db.redb().begin_read()?;
     let log = txn.open_table(BY_WEBHOOK)?;
     let deliveries = txn.open_table(DELIVERIES)?;
-    let p = prefix(webhook);
-    let end = prefix_end(&p);
+    let span = Span::of(webhook);
     let mut out = Vec::new();
     // The log is in creation order: nothing created after the cutoff can be expired.
-    for row in log.range(p.as_slice()..end.as_slice())? {
+    for row in log.range(span.range())? {
         let (k, _) = row?;
-        let id = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
-        let Some(d) = deliveries.get(id.as_str())? else {
+        let id = span.id(k.value(), 0);
+        let Some(d) = load(&deliveries, &id)? else {
             continue;
         };
-        let d: Delivery = decode(d.value())?;
         if d.created_at >= cutoff || out.len() >= limit {
             break;
         }
@@ -284,16 +302,16 @@ pub(super) fn prunable(
         }
     }
     let index = txn.open_table(DEAD)?;
-    let dead = index.range(p.as_slice()..end.as_slice())?.count();
+    let dead = index.range(span.range())?.count();
     for row in index
-        .range(p.as_slice()..end.as_slice())?
+        .range(span.range())?
         .take(dead.saturating_sub(max_dead))
     {
         if out.len() >= limit {
             break;
         }
         let (k, _) = row?;
-        let id = String::from_utf8_lossy(&k.value()[p.len()..]).into_owned();
+        let id = span.id(k.value(), 0);
         if !out.contains(&id) {
             out.push(id);
         }
@@ -317,14 +335,13 @@ pub(super) fn kill_waiting(
     webhook: &str,
     now: u64,
 ) -> Result<usize, StorageError> {
-    let p = prefix(webhook);
-    let end = prefix_end(&p);
+    let span = Span::of(webhook);
     let ids: Vec<String> = {
         let due = txn.open_table(DUE)?;
         let mut ids = Vec::new();
-        for row in due.range(p.as_slice()..end.as_slice())? {
+        for row in due.range(span.range())? {
             let (k, _) = row?;
-            ids.push(String::from_utf8_lossy(&k.value()[p.len() + 8..]).into_owned());
+            ids.push(span.id(k.value(), DUE_AT_LEN));
         }
         ids
     };
