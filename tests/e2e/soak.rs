@@ -570,8 +570,10 @@ fn a_minute_of_mixed_load_reloads_churn_and_outages_fails_nothing_and_leaks_noth
     // consecutive samples (2.5 s), so a descriptor open for a moment (a component file being
     // read, a client connection being replaced) or one allocation burst is not a trend. The
     // level is the median of the 5 samples ending at the warm-up (`WARMUP`, 10 s); every
-    // smoothed value after the warm-up, of RSS and of open file descriptors alike, must lie
-    // within ±10% of its level.
+    // smoothed value after the warm-up, of RSS and of open file descriptors alike, must stay
+    // within 10% above its level. A fall is printed, not failed: memory handed back to the
+    // system (idle instances dropped, the allocator purging) is not a leak, and one CI run
+    // saw RSS settle 12% under its warm-up level.
     const RUN: usize = 5;
     let median = |values: &[u64]| -> u64 {
         let mut v = values.to_vec();
@@ -611,8 +613,8 @@ fn a_minute_of_mixed_load_reloads_churn_and_outages_fails_nothing_and_leaks_noth
         );
         for (at, v) in &smoothed {
             assert!(
-                (*v as f64 - level).abs() <= level * 0.10,
-                "{name} {v} {unit} at {at:?} is off the warm-up level {level} {unit} by more \
+                *v as f64 <= level * 1.10,
+                "{name} {v} {unit} at {at:?} is above the warm-up level {level} {unit} by more \
                  than 10%; samples (time, RSS KiB, open files): {samples:?}"
             );
         }
