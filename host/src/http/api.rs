@@ -158,7 +158,10 @@ async fn dispatch(
     {
         Some(id) => {
             let record = resolve_session(app, &caller, &id, platform_route)?;
-            if *record.organization_id != *caller.organization {
+            // The caller's own organization (all but a platform admin's calls) is shared.
+            let organization = if *record.organization_id == *caller.organization {
+                caller.organization.clone()
+            } else {
                 tracing::info!(
                     principal = %caller.principal,
                     session = %id,
@@ -166,11 +169,6 @@ async fn dispatch(
                     request_id,
                     "platform admin acts on another organization's session"
                 );
-            }
-            // The caller's own organization (all but a platform admin's calls) is shared.
-            let organization = if *record.organization_id == *caller.organization {
-                caller.organization.clone()
-            } else {
                 Arc::from(record.organization_id.as_str())
             };
             (Some(id), organization)
