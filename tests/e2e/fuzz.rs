@@ -176,22 +176,30 @@ fn run_schemathesis(
         std::thread::sleep(Duration::from_millis(100));
     };
     let report = std::fs::read_to_string(&out_path).unwrap_or_default();
+    // A failing run prints its failures (each as a curl command) before the summary; a
+    // passing one only the summary.
+    let shown = ["FAILURES", "SUMMARY"]
+        .iter()
+        .filter(|h| *h != &"FAILURES" || !status.success())
+        .find_map(|h| report.find(h))
+        .map_or(&report[..], |at| &report[at..]);
     println!(
-        "schemathesis {name}: {status} in {:?}\n{}",
-        started.elapsed(),
-        report
-            .lines()
-            .skip_while(|l| !l.contains("SUMMARY"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        "schemathesis {name}: {status} in {:?}\n{shown}",
+        started.elapsed()
     );
     if !status.success() {
-        // The report goes last: CI shows the tail of a failing test's output.
+        // What the gateway said about it: its warnings, errors and 5xx answers, first (CI
+        // shows the head of a failing test's output), then the tail of its log.
         let log = g.log();
-        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        let complaints: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR ") || l.contains("status=5"))
+            .collect();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         panic!(
-            "--- gateway log (last 60 lines) ---\n{}\n--- schemathesis found problems (run {name}) ---\n{report}",
+            "schemathesis found problems (run {name})\n--- gateway warnings, errors and 5xx ---\n{}\n--- gateway log (last 40 lines) ---\n{}\n--- schemathesis report ---\n{report}",
+            complaints.join("\n"),
             tail.join("\n")
         );
     }

@@ -2,6 +2,7 @@
 //! the configured engine, and keep each record's status in step with the engine's events,
 //! publishing `session.status` and `auth.qr` as it goes.
 
+use super::registry::Change;
 use super::{SessionRecord, SessionRegistry, SessionStatus};
 use crate::clock::now_ms;
 use crate::engines::{Account, Engine, EngineError, EngineEvent, PairingCode};
@@ -377,7 +378,7 @@ impl SessionManager {
         if current.is_paired() {
             return Err(SessionError::Invalid("session is already paired".into()));
         }
-        if !current.status.is_running() {
+        if !current.is_connecting() {
             self.start_locked(id).await?;
         }
         let now = now_ms();
@@ -401,7 +402,7 @@ impl SessionManager {
         if current.is_paired() {
             return Err(SessionError::Invalid("session is already paired".into()));
         }
-        if !current.status.is_running() {
+        if !current.is_connecting() {
             self.start_locked(id).await?;
         }
         let code = self
@@ -449,51 +450,52 @@ impl SessionManager {
 
     /// Applies one engine event: lifecycle events change the session's record (and
     /// publish `session.status` / `auth.qr`), WhatsApp events are published as they are.
+    /// Connection progress of a session that was stopped is stale and ignored.
     pub(crate) fn apply(&self, ev: EngineEvent) -> Result<(), SessionError> {
         let Some(current) = self.registry.get(ev.session()) else {
             return Ok(());
         };
         let id = current.id.clone();
-        // Connection progress of a session that was stopped is stale: ignore it.
-        let stale = !current.want_running;
         match ev {
-            EngineEvent::Connecting { reason, .. } if !stale => {
-                self.set_status(&id, SessionStatus::Starting, reason, |_| {})?;
+            EngineEvent::Connecting { reason, .. } => {
+                self.progress(&id, SessionStatus::Starting, reason, |_| {})?;
             }
-            EngineEvent::Qr { code, .. } if !stale => {
-                self.qr
-                    .lock()
-                    .expect("lock")
-                    .insert(id.clone(), code.clone());
-                self.set_status(&id, SessionStatus::ScanQrCode, None, |_| {})?;
-                self.publish(
-                    &current,
-                    "auth.qr",
-                    json!({"code": code.code, "expiresAt": code.expires_at}),
-                );
+            EngineEvent::Qr { code, .. } => {
+                if self.progress(&id, SessionStatus::ScanQrCode, None, |_| {})? {
+                    self.qr
+                        .lock()
+                        .expect("lock")
+                        .insert(id.clone(), code.clone());
+                    self.publish(
+                        &current,
+                        "auth.qr",
+                        json!({"code": code.code, "expiresAt": code.expires_at}),
+                    );
+                }
             }
             EngineEvent::Paired { account, .. } => {
                 self.qr.lock().expect("lock").remove(&id);
                 self.registry.update(&id, |r| set_account(r, &account))?;
             }
-            EngineEvent::Connected { account, .. } if !stale => {
-                self.qr.lock().expect("lock").remove(&id);
-                self.set_status(&id, SessionStatus::Working, None, |r| {
+            EngineEvent::Connected { account, .. } => {
+                if self.progress(&id, SessionStatus::Working, None, |r| {
                     if let Some(a) = &account {
                         set_account(r, a);
                     }
                     r.last_connected_at = Some(now_ms());
-                })?;
+                })? {
+                    self.qr.lock().expect("lock").remove(&id);
+                }
             }
             EngineEvent::Disconnected {
                 reason, retrying, ..
-            } if !stale => {
+            } => {
                 let status = if retrying {
                     SessionStatus::Starting
                 } else {
                     SessionStatus::Failed
                 };
-                self.set_status(&id, status, Some(reason), |_| {})?;
+                self.progress(&id, status, Some(reason), |_| {})?;
             }
             EngineEvent::LoggedOut { reason, .. } => {
                 self.qr.lock().expect("lock").remove(&id);
@@ -502,13 +504,14 @@ impl SessionManager {
                     r.want_running = false;
                 })?;
             }
-            EngineEvent::Failed { reason, .. } if !stale => {
-                self.set_status(&id, SessionStatus::Failed, Some(reason), |_| {})?;
+            EngineEvent::Failed { reason, .. } => {
+                self.progress(&id, SessionStatus::Failed, Some(reason), |_| {})?;
             }
             EngineEvent::Domain { name, payload, .. } => {
                 self.publish(&current, &name, payload);
             }
-            _ => {}
+            // The outbox's: it advances the status of what was sent.
+            EngineEvent::Receipt { .. } => {}
         }
         Ok(())
     }
@@ -522,15 +525,49 @@ impl SessionManager {
         reason: Option<String>,
         change: impl FnOnce(&mut SessionRecord),
     ) -> Result<Arc<SessionRecord>, SessionError> {
-        let before = self.registry.get(id).ok_or(SessionError::NotFound)?;
-        let after = self
+        self.set_status_if(id, |_| true, status, reason, change)?
+            .ok_or(SessionError::NotFound)
+    }
+
+    /// Connection progress the engine reports: applied only while the session should run;
+    /// `false` when it was stale. The check is part of the write, so a stop landing between
+    /// an event's arrival and its write wins.
+    fn progress(
+        &self,
+        id: &str,
+        status: SessionStatus,
+        reason: Option<String>,
+        change: impl FnOnce(&mut SessionRecord),
+    ) -> Result<bool, SessionError> {
+        let applied = self.set_status_if(id, |r| r.want_running, status, reason, change)?;
+        Ok(applied.is_some())
+    }
+
+    /// [`set_status`](Self::set_status) when `when` holds for the record as it is at the
+    /// write; `None` when it did not.
+    fn set_status_if(
+        &self,
+        id: &str,
+        when: impl FnOnce(&SessionRecord) -> bool,
+        status: SessionStatus,
+        reason: Option<String>,
+        change: impl FnOnce(&mut SessionRecord),
+    ) -> Result<Option<Arc<SessionRecord>>, SessionError> {
+        let mut applied = false;
+        let Change { before, after } = self
             .registry
-            .update(id, |r| {
-                r.status = status;
-                r.status_reason = reason;
-                change(r);
+            .change(id, |r| {
+                if when(r) {
+                    applied = true;
+                    r.status = status;
+                    r.status_reason = reason;
+                    change(r);
+                }
             })?
             .ok_or(SessionError::NotFound)?;
+        if !applied {
+            return Ok(None);
+        }
         if before.status != after.status || before.status_reason != after.status_reason {
             tracing::info!(
                 session = id,
@@ -549,7 +586,7 @@ impl SessionManager {
                 }),
             );
         }
-        Ok(after)
+        Ok(Some(after))
     }
 
     fn publish(&self, session: &SessionRecord, event: &str, payload: serde_json::Value) {

@@ -86,4 +86,10 @@ impl SessionRecord {
     pub fn is_paired(&self) -> bool {
         self.wa_jid.is_some()
     }
+
+    /// Asked to run and not given up: the engine holds (or is opening) its connection, so
+    /// pairing can ask it for a code without starting it again.
+    pub fn is_connecting(&self) -> bool {
+        self.want_running && self.status.is_running()
+    }
 }

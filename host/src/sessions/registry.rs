@@ -4,11 +4,21 @@
 use super::SessionRecord;
 use crate::storage::{Database, ENGINE_KV, PLUGIN_KV, SESSIONS, Scope, ScopedKv, StorageError};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 pub struct SessionRegistry {
     db: Database,
     sessions: RwLock<HashMap<String, Arc<SessionRecord>>>,
+    /// Held by every write from the read it starts from to the record it publishes, so
+    /// two writers (a lifecycle call and an engine event) never build on the same record
+    /// and lose one another's change, and nothing writes back a removed session.
+    writer: Mutex<()>,
+}
+
+/// A record as one update found it and as it left it.
+pub struct Change {
+    pub before: Arc<SessionRecord>,
+    pub after: Arc<SessionRecord>,
 }
 
 impl SessionRegistry {
@@ -21,6 +31,7 @@ impl SessionRegistry {
         Ok(SessionRegistry {
             db,
             sessions: RwLock::new(sessions),
+            writer: Mutex::new(()),
         })
     }
 
@@ -57,6 +68,11 @@ impl SessionRegistry {
 
     /// Stores a new or changed record durably, then publishes it in memory.
     pub fn save(&self, record: SessionRecord) -> Result<Arc<SessionRecord>, StorageError> {
+        let _writer = self.writer.lock().expect("lock");
+        self.store(record)
+    }
+
+    fn store(&self, record: SessionRecord) -> Result<Arc<SessionRecord>, StorageError> {
         self.db.put_json(SESSIONS, &record.id, &record)?;
         let rec = Arc::new(record);
         self.sessions
@@ -72,16 +88,29 @@ impl SessionRegistry {
         id: &str,
         change: impl FnOnce(&mut SessionRecord),
     ) -> Result<Option<Arc<SessionRecord>>, StorageError> {
-        let Some(current) = self.get(id) else {
+        Ok(self.change(id, change)?.map(|c| c.after))
+    }
+
+    /// [`update`](Self::update), telling what the record was: no other write comes between
+    /// the read `change` sees and the save. A change that changes nothing saves nothing.
+    pub fn change(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut SessionRecord),
+    ) -> Result<Option<Change>, StorageError> {
+        let _writer = self.writer.lock().expect("lock");
+        let Some(before) = self.get(id) else {
             return Ok(None);
         };
-        let mut next = (*current).clone();
+        let mut next = (*before).clone();
         change(&mut next);
-        if next == *current {
-            return Ok(Some(current));
+        if next == *before {
+            let after = before.clone();
+            return Ok(Some(Change { before, after }));
         }
         next.updated_at = crate::clock::now_ms();
-        self.save(next).map(Some)
+        let after = self.store(next)?;
+        Ok(Some(Change { before, after }))
     }
 
     /// Removes the record and everything stored for the session: every plugin's data and
@@ -91,10 +120,14 @@ impl SessionRegistry {
         let org = self.get(id).map(|s| s.organization_id.clone());
         let plugin_rows = ScopedKv::purge_scope(&self.db, PLUGIN_KV, &scope, org.as_deref())?;
         let engine_rows = ScopedKv::purge_scope(&self.db, ENGINE_KV, &scope, None)?;
-        let txn = self.db.redb().begin_write()?;
-        let existed = txn.open_table(SESSIONS)?.remove(id)?.is_some();
-        self.db.commit(txn)?;
-        self.sessions.write().expect("lock").remove(id);
+        let existed = {
+            let _writer = self.writer.lock().expect("lock");
+            let txn = self.db.redb().begin_write()?;
+            let existed = txn.open_table(SESSIONS)?.remove(id)?.is_some();
+            self.db.commit(txn)?;
+            self.sessions.write().expect("lock").remove(id);
+            existed
+        };
         tracing::info!(
             session = id,
             plugin_rows,

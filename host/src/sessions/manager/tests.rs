@@ -440,3 +440,47 @@ async fn the_session_quota_counts_per_organization() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_racing_engine_events_stays_stopped() {
+    let h = harness();
+    let id = h.create(false).await;
+    let code = PairingCode {
+        code: "2@qr".into(),
+        expires_at: now_ms() + 60_000,
+    };
+    for round in 0..50 {
+        h.manager.start("org", &id).await.unwrap();
+        // The engine keeps reporting progress while the stop lands.
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let events = {
+            let (manager, id, code, done) =
+                (h.manager.clone(), id.clone(), code.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let qr = EngineEvent::Qr {
+                        session: id.clone(),
+                        code: code.clone(),
+                    };
+                    manager.apply(qr).unwrap();
+                }
+            })
+        };
+        h.manager.stop("org", &id).await.unwrap();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        events.join().unwrap();
+        let r = h.manager.registry().get(&id).unwrap();
+        assert_eq!(
+            (r.status, r.want_running),
+            (SessionStatus::Stopped, false),
+            "round {round}: a stale event outlived the stop"
+        );
+        // Pairing on the stopped session starts it again rather than asking an engine
+        // that has no connection.
+        h.manager
+            .pairing_code("org", &id, "14155550123")
+            .await
+            .unwrap();
+        h.manager.stop("org", &id).await.unwrap();
+    }
+}
