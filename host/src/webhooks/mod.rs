@@ -444,7 +444,8 @@ impl Webhooks {
         Ok(d)
     }
 
-    /// A page of a webhook's deliveries, newest first.
+    /// A page of a webhook's deliveries, newest first; the dead ones from the dead-letter
+    /// index. A filtered page may be short when its reads ran out (see [`store::PAGE_READS`]).
     pub fn deliveries(
         &self,
         org: &str,
@@ -455,9 +456,18 @@ impl Webhooks {
         limit: usize,
     ) -> Result<(Vec<Delivery>, Option<String>), WebhookError> {
         self.target(org, id)?;
-        Ok(store::page(&self.0.db, id, before, limit.max(1), |d| {
-            status.is_none_or(|s| d.status == s) && event.is_none_or(|e| d.event == e)
-        })?)
+        let listing = match status {
+            Some(DeliveryStatus::Dead) => store::Listing::DeadLetters,
+            _ => store::Listing::Every,
+        };
+        Ok(store::page(
+            &self.0.db,
+            id,
+            listing,
+            before,
+            limit.max(1),
+            |d| status.is_none_or(|s| d.status == s) && event.is_none_or(|e| d.event == e),
+        )?)
     }
 
     /// One delivery of a webhook, with its attempts and envelope.

@@ -210,17 +210,36 @@ pub(super) fn due(
     Ok((out, None))
 }
 
+/// Which of a webhook's deliveries a [`page`] walks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Listing {
+    /// The whole log.
+    Every,
+    /// The dead-letter index: only dead deliveries, however few among the rest.
+    DeadLetters,
+}
+
+/// Deliveries one page reads at most. A filter that matches little stops there and
+/// answers what it found with a cursor to go on from, so no request reads a webhook's
+/// whole log (up to `retention_ms` of deliveries) while its thread serves others.
+pub(super) const PAGE_READS: usize = 2_000;
+
 /// The webhook's deliveries newest first from before `before` (a delivery id), those
-/// passing `keep`, at most `limit`; and the id to continue before when more remain.
+/// passing `keep`, at most `limit`; and the id to continue before when more remain (or
+/// when [`PAGE_READS`] ran out first: the page may then be short, even empty).
 pub(super) fn page(
     db: &Database,
     webhook: &str,
+    listing: Listing,
     before: Option<&str>,
     limit: usize,
     keep: impl Fn(&Delivery) -> bool,
 ) -> Result<(Vec<Delivery>, Option<String>), StorageError> {
     let txn = db.redb().begin_read()?;
-    let log = txn.open_table(BY_WEBHOOK)?;
+    let index = txn.open_table(match listing {
+        Listing::Every => BY_WEBHOOK,
+        Listing::DeadLetters => DEAD,
+    })?;
     let deliveries = txn.open_table(DELIVERIES)?;
     let span = Span::of(webhook);
     let end = match before {
@@ -228,14 +247,20 @@ pub(super) fn page(
         None => span.end.clone(),
     };
     let mut out: Vec<Delivery> = Vec::new();
-    for row in log.range(span.start.as_slice()..end.as_slice())?.rev() {
+    let mut last_read = None;
+    let rows = index.range(span.start.as_slice()..end.as_slice())?.rev();
+    for (read, row) in rows.enumerate() {
+        if read == PAGE_READS {
+            // More rows remain: the next page starts after the last one read.
+            return Ok((out, last_read));
+        }
         let (k, _) = row?;
-        let Some(d) = load(&deliveries, &span.id(k.value(), 0))? else {
+        let id = span.id(k.value(), 0);
+        let found = load(&deliveries, &id)?;
+        last_read = Some(id);
+        let Some(d) = found.filter(|d| keep(d)) else {
             continue;
         };
-        if !keep(&d) {
-            continue;
-        }
         if out.len() == limit {
             let next = out.last().expect("limit ≥ 1").id.clone();
             return Ok((out, Some(next)));
@@ -431,5 +456,53 @@ mod tests {
         assert!(due(&db, "wh_1", 1000, 10, &busy).unwrap().0.is_empty());
         assert!(dead(&db, "wh_1", 10, |_| true).unwrap().is_empty());
         assert!(delivery(&db, &made[5].id).unwrap().is_none());
+    }
+
+    #[test]
+    fn pages_read_the_dead_letter_index_and_stop_reading_at_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("db.redb")).unwrap();
+        create_tables(&db).unwrap();
+        let w = webhook();
+        let total = PAGE_READS + 600;
+        let status = |i: usize| match i {
+            3 => DeliveryStatus::Retrying,
+            i if i % 1000 == 7 => DeliveryStatus::Dead,
+            _ => DeliveryStatus::Succeeded,
+        };
+        let made: Vec<Delivery> = (0..total)
+            .map(|i| {
+                let mut d = Delivery::new(&w, "evt", "message", None, "{}".into(), i as u64);
+                d.id = format!("dlv_{i:05}");
+                d.status = status(i);
+                d
+            })
+            .collect();
+        db.committer()
+            .write_blocking(move |txn| made.iter().try_for_each(|d| put_delivery(txn, d, None)))
+            .unwrap();
+        let ids = |page: &[Delivery]| page.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+
+        // Unfiltered: a full page, newest first, and the cursor after its last item.
+        let (first, next) = page(&db, "wh_1", Listing::Every, None, 3, |_| true).unwrap();
+        assert_eq!(ids(&first), ["dlv_02599", "dlv_02598", "dlv_02597"]);
+        assert_eq!(next.as_deref(), Some("dlv_02597"));
+
+        // Dead letters come from their index: all three, however far apart in the log.
+        let is_dead = |d: &Delivery| d.status == DeliveryStatus::Dead;
+        let (dead, next) = page(&db, "wh_1", Listing::DeadLetters, None, 10, is_dead).unwrap();
+        assert_eq!(ids(&dead), ["dlv_02007", "dlv_01007", "dlv_00007"]);
+        assert_eq!(next, None);
+
+        // A filter matching one old delivery: the first page stops at the cap, empty, with
+        // a cursor after the last delivery it read; the next one finds it and ends.
+        let retrying = |d: &Delivery| d.status == DeliveryStatus::Retrying;
+        let (found, next) = page(&db, "wh_1", Listing::Every, None, 10, retrying).unwrap();
+        assert!(found.is_empty());
+        let cursor = format!("dlv_{:05}", total - PAGE_READS);
+        assert_eq!(next.as_deref(), Some(cursor.as_str()));
+        let (found, next) = page(&db, "wh_1", Listing::Every, Some(&cursor), 10, retrying).unwrap();
+        assert_eq!(ids(&found), ["dlv_00003"]);
+        assert_eq!(next, None);
     }
 }
