@@ -405,11 +405,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn pruning_drops_expired_and_surplus_dead_deliveries_only() {
+    /// A database with the webhook tables, in a directory that lives as long as it.
+    fn store() -> (tempfile::TempDir, Database) {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db.redb")).unwrap();
         create_tables(&db).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn pruning_drops_expired_and_surplus_dead_deliveries_only() {
+        let (_dir, db) = store();
         let w = webhook();
         let mut made = Vec::new();
         // Old: one succeeded, one still retrying (kept); then four dead, recent.
@@ -460,9 +466,7 @@ mod tests {
 
     #[test]
     fn pages_read_the_dead_letter_index_and_stop_reading_at_the_cap() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("db.redb")).unwrap();
-        create_tables(&db).unwrap();
+        let (_dir, db) = store();
         let w = webhook();
         let total = PAGE_READS + 600;
         let status = |i: usize| match i {
