@@ -3,22 +3,27 @@
 //! Only RS256, ES256 and EdDSA are accepted, and only with a key of the matching type, so
 //! `alg: none`, HMAC tokens and algorithm-confusion tricks all fail. Keys are cached for
 //! `jwks_ttl_secs`; a token naming an unknown `kid` triggers at most one refresh per
-//! `jwks_min_refresh_secs`, however many such tokens arrive.
+//! `jwks_min_refresh_secs`, however many such tokens arrive. A token whose signature was
+//! checked is remembered until its `exp`, while the very key that checked it is still in
+//! the key set: a dashboard sends the same token on every request.
 
 use super::{AuthError, Caller, Capability, CapabilitySet, Principal};
 use crate::config::AuthConfig;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Tokens are bounded: a longer one is refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// A JWKS document larger than this is refused.
 const MAX_JWKS_BYTES: u64 = 1 << 20;
+/// Verified tokens remembered at most; past that the expired ones go, then all.
+const MAX_VERIFIED: usize = 4_096;
 
 /// Three base64url parts separated by dots, the first a JSON header.
 pub fn looks_like_jwt(token: &str) -> bool {
@@ -54,11 +59,22 @@ struct VerifyingKey {
     key: DecodingKey,
 }
 
+/// A token whose signature and claims were checked, by the SHA-256 of the token.
+struct Verified {
+    caller: Arc<Caller>,
+    kid: Option<String>,
+    /// The key that checked it. The entry holds only while the key set still offers this
+    /// very key: a refresh builds new ones, a rotation drops it.
+    key: Arc<VerifyingKey>,
+    /// The token's `exp` (epoch seconds): from then on it is checked in full again.
+    exp: u64,
+}
+
 #[derive(Default)]
 struct KeySet {
-    by_kid: HashMap<String, std::sync::Arc<VerifyingKey>>,
+    by_kid: HashMap<String, Arc<VerifyingKey>>,
     /// Keys without a `kid`, usable only when the set holds exactly one key.
-    anonymous: Vec<std::sync::Arc<VerifyingKey>>,
+    anonymous: Vec<Arc<VerifyingKey>>,
     fetched_at: Option<Instant>,
 }
 
@@ -81,6 +97,7 @@ pub struct JwtVerifier {
     refreshing: tokio::sync::Mutex<()>,
     /// When the JWKS was last fetched (or tried), for rate limiting.
     last_attempt: Mutex<Option<Instant>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
     agent: ureq::Agent,
 }
 
@@ -136,6 +153,7 @@ impl JwtVerifier {
             keys: RwLock::new(KeySet::default()),
             refreshing: tokio::sync::Mutex::new(()),
             last_attempt: Mutex::new(None),
+            verified: Mutex::new(HashMap::new()),
             agent,
         }))
     }
@@ -195,7 +213,7 @@ impl JwtVerifier {
             .is_none_or(|t| t.elapsed() >= self.min_refresh)
     }
 
-    fn lookup(&self, kid: Option<&str>) -> Option<std::sync::Arc<VerifyingKey>> {
+    fn lookup(&self, kid: Option<&str>) -> Option<Arc<VerifyingKey>> {
         let keys = self.keys.read().expect("lock");
         // Keys the JWKS could not confirm for longer than the grace period are no longer
         // trusted: a key removed from the JWKS while it was unreachable must not live on.
@@ -226,7 +244,7 @@ impl JwtVerifier {
 
     /// Finds the key for a token, refreshing the cache when it is stale or (rate-limited)
     /// when the `kid` is unknown.
-    async fn key_for(&self, kid: Option<&str>) -> Result<std::sync::Arc<VerifyingKey>, AuthError> {
+    async fn key_for(&self, kid: Option<&str>) -> Result<Arc<VerifyingKey>, AuthError> {
         if self.stale() {
             let _guard = self.refreshing.lock().await;
             if self.stale()
@@ -256,12 +274,50 @@ impl JwtVerifier {
             .ok_or_else(|| AuthError::Invalid("token is signed by an unknown key".into()))
     }
 
-    /// Verifies a token and derives the caller.
-    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
-        let invalid = |m: &str| AuthError::Invalid(m.to_owned());
+    /// Verifies a token and derives the caller; a token verified before answers from
+    /// memory while it is unexpired and its key unchanged.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(invalid("token too long"));
+            return Err(AuthError::Invalid("token too long".into()));
         }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(caller) = self.recall(&digest) {
+            return Ok(caller);
+        }
+        let verified = self.check(token).await?;
+        let caller = verified.caller.clone();
+        self.remember(digest, verified);
+        Ok(caller)
+    }
+
+    /// The caller of a token verified before, when it still holds.
+    fn recall(&self, digest: &[u8; 32]) -> Option<Arc<Caller>> {
+        // A key set due for a refresh takes the full path, which refreshes it.
+        if self.stale() {
+            return None;
+        }
+        let now = crate::clock::now_ms() / 1000;
+        let verified = self.verified.lock().expect("lock");
+        let v = verified.get(digest)?;
+        let key = self.lookup(v.kid.as_deref())?;
+        (now < v.exp && Arc::ptr_eq(&key, &v.key)).then(|| v.caller.clone())
+    }
+
+    fn remember(&self, digest: [u8; 32], v: Verified) {
+        let now = crate::clock::now_ms() / 1000;
+        let mut verified = self.verified.lock().expect("lock");
+        if verified.len() >= MAX_VERIFIED {
+            verified.retain(|_, v| v.exp > now);
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, v);
+    }
+
+    /// Checks a token's signature and claims in full.
+    async fn check(&self, token: &str) -> Result<Verified, AuthError> {
+        let invalid = |m: &str| AuthError::Invalid(m.to_owned());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if !matches!(
             header.alg,
@@ -314,7 +370,13 @@ impl JwtVerifier {
                     .to_owned(),
                 )
             })?;
-        self.caller(&data.claims)
+        Ok(Verified {
+            caller: Arc::new(self.caller(&data.claims)?),
+            // Required and validated above; a non-integer `exp` is never remembered.
+            exp: data.claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
+            kid: header.kid,
+            key,
+        })
     }
 
     fn caller(&self, claims: &Map<String, Value>) -> Result<Caller, AuthError> {
@@ -393,7 +455,7 @@ fn parse_jwks(text: &str) -> Result<KeySet, String> {
         let Ok(key) = DecodingKey::from_jwk(&jwk) else {
             continue;
         };
-        let vk = std::sync::Arc::new(VerifyingKey { alg, key });
+        let vk = Arc::new(VerifyingKey { alg, key });
         match jwk.common.key_id {
             Some(kid) => {
                 set.by_kid.insert(kid, vk);
@@ -425,7 +487,81 @@ fn algorithm_for(jwk: &Jwk) -> Option<Algorithm> {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact_url, verified_expiry};
+    use super::{JwtVerifier, redact_url, verified_expiry};
+    use crate::config::AuthConfig;
+    use base64::Engine as _;
+    use std::sync::Arc;
+
+    /// An Ed25519 key: its JWKS document (kid `k1`) and a token it signs for `sub`.
+    struct Key(ed25519_dalek::SigningKey);
+
+    impl Key {
+        fn new() -> Key {
+            Key(ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng))
+        }
+
+        fn jwks(&self) -> String {
+            let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(self.0.verifying_key().to_bytes());
+            serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "use": "sig", "x": x}]})
+                .to_string()
+        }
+
+        fn token(&self, sub: &str, exp: u64) -> String {
+            use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
+            let pem = self.0.to_pkcs8_pem(LineEnding::LF).unwrap();
+            let key = jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()).unwrap();
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+            header.kid = Some("k1".into());
+            let claims =
+                serde_json::json!({"sub": sub, "org": "org_a", "role": "member", "exp": exp});
+            jsonwebtoken::encode(&header, &claims, &key).unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_remembered_until_its_key_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        let first = Key::new();
+        std::fs::write(&jwks, first.jwks()).unwrap();
+        let config = AuthConfig {
+            jwks_url: Some(jwks.display().to_string()),
+            ..AuthConfig::default()
+        };
+        let v = JwtVerifier::from_config(&config).unwrap().unwrap();
+        v.refresh().await.unwrap();
+        let exp = crate::clock::now_ms() / 1000 + 600;
+        let token = first.token("user_1", exp);
+
+        // Checked once, then answered from memory: the same caller.
+        let a = v.verify(&token).await.unwrap();
+        assert_eq!(a.organization.as_ref(), "org_a");
+        let b = v.verify(&token).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the second request checked the token again"
+        );
+
+        // A refresh builds new keys: the token is checked again, and still holds.
+        v.refresh().await.unwrap();
+        let c = v.verify(&token).await.unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert!(Arc::ptr_eq(&c, &v.verify(&token).await.unwrap()));
+
+        // A rotation to another key under the same kid: the remembered token is refused.
+        std::fs::write(&jwks, Key::new().jwks()).unwrap();
+        v.refresh().await.unwrap();
+        let refused = v.verify(&token).await.unwrap_err();
+        assert!(refused.to_string().contains("signature"), "{refused}");
+
+        // An expired token is never answered from memory.
+        std::fs::write(&jwks, first.jwks()).unwrap();
+        v.refresh().await.unwrap();
+        let expired = first.token("user_2", crate::clock::now_ms() / 1000 - 3_600);
+        assert!(v.verify(&expired).await.is_err());
+        assert!(v.verify(&expired).await.is_err());
+    }
 
     #[test]
     fn the_expiry_of_a_verified_token_is_read_from_its_claims() {

@@ -52,7 +52,7 @@ impl Authenticator {
             ));
         }
         match &self.jwt {
-            Some(v) if jwt::looks_like_jwt(token) => v.verify(token).await.map(Arc::new),
+            Some(v) if jwt::looks_like_jwt(token) => v.verify(token).await,
             Some(_) => Err(AuthError::Invalid(
                 "bearer token is neither a JWT nor an API key".into(),
             )),
