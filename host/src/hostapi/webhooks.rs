@@ -98,14 +98,8 @@ impl wit::Host for InstanceState {
         });
         let limit = (limit as usize).clamp(1, gateway_sdk::MAX_LIMIT as usize);
         let (items, next) = w
-            .deliveries(
-                &org,
-                &id,
-                wanted,
-                event.as_deref(),
-                before.as_deref(),
-                limit,
-            )
+            .deliveries(&org, &id, wanted, event, before, limit)
+            .await
             .map_err(error)?;
         Ok((
             items.iter().map(delivery).collect(),

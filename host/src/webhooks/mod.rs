@@ -446,13 +446,14 @@ impl Webhooks {
 
     /// A page of a webhook's deliveries, newest first; the dead ones from the dead-letter
     /// index. A filtered page may be short when its reads ran out (see [`store::PAGE_READS`]).
-    pub fn deliveries(
+    /// Read on the blocking pool: up to that many reads would hold up a serving thread.
+    pub async fn deliveries(
         &self,
         org: &str,
         id: &str,
         status: Option<DeliveryStatus>,
-        event: Option<&str>,
-        before: Option<&str>,
+        event: Option<String>,
+        before: Option<String>,
         limit: usize,
     ) -> Result<(Vec<Delivery>, Option<String>), WebhookError> {
         self.target(org, id)?;
@@ -460,14 +461,16 @@ impl Webhooks {
             Some(DeliveryStatus::Dead) => store::Listing::DeadLetters,
             _ => store::Listing::Every,
         };
-        Ok(store::page(
-            &self.0.db,
-            id,
-            listing,
-            before,
-            limit.max(1),
-            |d| status.is_none_or(|s| d.status == s) && event.is_none_or(|e| d.event == e),
-        )?)
+        let (db, id) = (self.0.db.clone(), id.to_owned());
+        let page = tokio::task::spawn_blocking(move || {
+            store::page(&db, &id, listing, before.as_deref(), limit.max(1), |d| {
+                status.is_none_or(|s| d.status == s)
+                    && event.as_deref().is_none_or(|e| d.event == e)
+            })
+        })
+        .await
+        .map_err(|e| StorageError::Invalid(format!("the page read ended early: {e}")))??;
+        Ok(page)
     }
 
     /// One delivery of a webhook, with its attempts and envelope.
