@@ -178,10 +178,14 @@ fn run_schemathesis(
     let report = std::fs::read_to_string(&out_path).unwrap_or_default();
     // A failing run prints its failures (each as a curl command) before the summary; a
     // passing one only the summary.
-    let shown = ["FAILURES", "SUMMARY"]
-        .iter()
-        .filter(|h| *h != &"FAILURES" || !status.success())
-        .find_map(|h| report.find(h))
+    let heading = if status.success() {
+        "SUMMARY"
+    } else {
+        "FAILURES"
+    };
+    let shown = report
+        .find(heading)
+        .or_else(|| report.find("SUMMARY"))
         .map_or(&report[..], |at| &report[at..]);
     println!(
         "schemathesis {name}: {status} in {:?}\n{shown}",

@@ -305,6 +305,9 @@ impl JwtVerifier {
 
     fn remember(&self, digest: [u8; 32], v: Verified) {
         let now = crate::clock::now_ms() / 1000;
+        if v.exp <= now {
+            return;
+        }
         let mut verified = self.verified.lock().expect("lock");
         if verified.len() >= MAX_VERIFIED {
             verified.retain(|_, v| v.exp > now);
