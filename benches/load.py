@@ -66,9 +66,10 @@ def world(path):
     return contacts[7]["lid"]
 
 
-def launch(tmp, plugins, extra, watch=False):
+def launch(tmp, plugins, extra, watch=False, log=("warn", "text")):
     """Starts the release gateway in `tmp` with `plugins` (paths under target/, without
-    .wasm) and the TOML sections in `extra`; returns (process, api, admin, config path)."""
+    .wasm), the TOML sections in `extra` and `log` = (level, format); returns (process,
+    api, admin, config path)."""
     folder = os.path.join(tmp, "plugins")
     os.makedirs(folder, exist_ok=True)
     for plugin in plugins:
@@ -88,7 +89,8 @@ dir = "{folder}"
 watch = {"true" if watch else "false"}
 watch_debounce_ms = 50
 [log]
-level = "warn"
+level = "{log[0]}"
+format = "{log[1]}"
 {extra}""")
     proc = subprocess.Popen([BIN, "--config", config, "serve"], stdout=subprocess.PIPE,
                             stderr=open(os.path.join(tmp, "gateway.log"), "w"), text=True)

@@ -3,8 +3,8 @@
 # Usage: benches/run.sh            (or: cargo xtask bench)
 # Knobs: CONNS=64 THREADS=2 DURATION=10s ROUNDS=3 CONTACTS=500 SWAPS=10 WORKERS=(one per core)
 #        ACCEPT_SAMPLES=200 (outbox); TARGETS=10 EVENTS=3000 RATE=200 (webhooks)
-#        ROUNDS/DURATION (auth)
-#        ONLY=load|outbox|webhooks|auth runs one part
+#        ROUNDS/DURATION (auth, logs)
+#        ONLY=load|outbox|webhooks|auth|logs runs one part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then
@@ -18,3 +18,4 @@ if run load; then python3 benches/load.py; fi
 if run outbox; then python3 benches/outbox.py; fi
 if run webhooks; then python3 benches/webhooks.py; fi
 if run auth; then python3 benches/auth.py; fi
+if run logs; then python3 benches/logs.py; fi

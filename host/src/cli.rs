@@ -2,7 +2,7 @@
 //! `plugins list|reload|check`. Commands that change a running gateway talk to its admin
 //! listener; `apikey` opens the database directly when no gateway holds it.
 
-use crate::config::{Config, EngineKind, LogFormat, Overrides};
+use crate::config::{Config, EngineKind, Overrides};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -115,27 +115,4 @@ pub enum PluginsCommand {
     /// Validate a component offline: compiles, imports within grants, routes well-formed
     /// and free of conflicts with the plugin directory; prints its routes.
     Check { file: PathBuf },
-}
-
-/// Initialises logs: text or JSON on stderr, filtered by `RUST_LOG` or `log.level`.
-///
-/// Lines are handed to a writer thread, so a request never waits on stderr; the returned
-/// guard flushes what is queued when dropped at exit.
-pub fn init_logs(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        // Under a flood, keep every line rather than drop: the queue applies back-pressure.
-        .lossy(false)
-        .finish(std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
-    };
-    guard
 }

@@ -30,7 +30,7 @@ fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    let _logs = crate::cli::init_logs(&config);
+    let _logs = crate::logs::init(&config);
     let app_runtime = runtime(config.server.worker_threads)?;
     crate::background::set_app_runtime(app_runtime.handle().clone());
     app_runtime.block_on(async move {

@@ -64,11 +64,12 @@ pub async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> Response {
         .get_or_create(&timed)
         .observe(elapsed.as_secs_f64());
     tracing::info!(
-        target: "gateway::access",
+        target: crate::logs::ACCESS_TARGET,
         method,
         route = &*timed.route,
         status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        // Whole microseconds: `0.248`, not `0.24819300000000002`.
+        duration_ms = elapsed.as_micros() as f64 / 1000.0,
         request_id,
         org = trace.organization.as_deref().unwrap_or("-"),
         plugin = &*timed.plugin,

@@ -60,8 +60,10 @@ impl ServingThreads {
             threads: Vec::new(),
         };
         for (i, socket) in sockets.into_iter().enumerate() {
+            // A thread that runs out of work writes the access lines it held.
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                .on_thread_park(crate::logs::held::hand_over)
                 .build()?;
             let (drained, on_drained) = oneshot::channel();
             let (slots, service, shutdown, mut released) = (
@@ -73,6 +75,7 @@ impl ServingThreads {
             let thread = std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
+                    let _held = crate::logs::HeldLines::for_serving_thread();
                     runtime.block_on(async move {
                         match Listener::from_std(name, socket) {
                             Ok(listener) => serve(listener, limits, slots, service, shutdown).await,
