@@ -15,6 +15,7 @@ pub mod engines;
 pub mod events;
 pub mod hostapi;
 pub mod http;
+pub mod ids;
 pub mod logs;
 pub mod media;
 pub mod metrics;

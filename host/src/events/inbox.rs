@@ -93,7 +93,7 @@ impl Inbox {
                 let digest = digest(&event, &payload);
                 let seq = self.0.seq.fetch_add(1, Ordering::Relaxed);
                 let row = Row {
-                    id: format!("evt_{}", ulid::Ulid::generate()),
+                    id: format!("evt_{}", crate::ids::ordered()),
                     event,
                     organization: organization.to_owned(),
                     timestamp: now,

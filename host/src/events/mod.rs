@@ -55,7 +55,7 @@ impl EventEnvelope {
     pub fn new(event: &str, session: &str, organization: &str, payload: Value) -> Self {
         EventEnvelope {
             schema: "v1",
-            id: format!("evt_{}", ulid::Ulid::generate()),
+            id: format!("evt_{}", crate::ids::ordered()),
             event: event.to_owned(),
             session: session.to_owned(),
             organization: organization.to_owned(),

@@ -175,7 +175,7 @@ impl Subscription {
 fn gap_frame(audience: &Audience, after: Option<&str>) -> Utf8Bytes {
     serde_json::json!({
         "schema": "v1",
-        "id": format!("evt_{}", ulid::Ulid::generate()),
+        "id": format!("evt_{}", crate::ids::ordered()),
         "event": "stream.gap",
         "session": null,
         "organization": audience.organization(),

@@ -148,7 +148,7 @@ impl Delivery {
         now: u64,
     ) -> Delivery {
         Delivery {
-            id: format!("dlv_{}", ulid::Ulid::generate()),
+            id: format!("dlv_{}", crate::ids::ordered()),
             webhook_id: webhook.id.clone(),
             organization_id: webhook.organization_id.clone(),
             event_id: event_id.to_owned(),
