@@ -13,7 +13,6 @@ Installs PyPI's PyJWT and cryptography (to mint the token) when missing.
 import base64
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,14 +82,10 @@ def main():
                 for name in CREDENTIALS:
                     results[(binary, name)].append(
                         load.wrk(url, headers[name], duration=DURATION, pid=proc.pid))
-        print(f"\n{'gateway':40} {'credential':10} {'CPU µs/req':>11} {'req/s':>8} {'p99 ms':>7}")
+        print(load.ab_header("credential"))
         for binary, *_ in gateways:
             for name in CREDENTIALS:
-                xs = results[(binary, name)]
-                print(f"{binary[-40:]:40} {name:10} "
-                      f"{statistics.median(x['cpu_us'] for x in xs):11.1f} "
-                      f"{statistics.median(x['rps'] for x in xs):8.0f} "
-                      f"{max(x['p99'] for x in xs):7.2f}")
+                print(load.ab_row(binary, name, results[(binary, name)]))
     finally:
         for g in gateways:
             g[1].terminate()

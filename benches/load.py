@@ -66,6 +66,19 @@ def world(path):
     return contacts[7]["lid"]
 
 
+def ab_header(label):
+    """The header of an A/B table (benches/auth.py, benches/logs.py)."""
+    return f"\n{'gateway':40} {label:10} {'CPU µs/req':>11} {'req/s':>8} {'p99 ms':>7}"
+
+
+def ab_row(binary, label, runs):
+    """One gateway's row in an A/B table: median CPU per request and req/s, worst p99."""
+    return (f"{binary[-40:]:40} {label:10} "
+            f"{statistics.median(x['cpu_us'] for x in runs):11.1f} "
+            f"{statistics.median(x['rps'] for x in runs):8.0f} "
+            f"{max(x['p99'] for x in runs):7.2f}")
+
+
 def launch(tmp, plugins, extra, watch=False, log=("warn", "text")):
     """Starts the release gateway in `tmp` with `plugins` (paths under target/, without
     .wasm), the TOML sections in `extra` and `log` = (level, format); returns (process,

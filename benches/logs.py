@@ -12,7 +12,6 @@ from /proc), requests/s and worst p99; the access line's cost is the difference 
 """
 
 import os
-import statistics
 import sys
 import tempfile
 
@@ -49,12 +48,9 @@ def main():
         for i in range(ROUNDS):
             for _, _, proc, url, headers, results in (gateways if i % 2 == 0 else gateways[::-1]):
                 results.append(load.wrk(url, headers, duration=DURATION, pid=proc.pid))
-        print(f"\n{'gateway':40} {'log':10} {'CPU µs/req':>11} {'req/s':>8} {'p99 ms':>7}")
-        for binary, (level, form), _, _, _, xs in gateways:
-            print(f"{binary[-40:]:40} {level + ' ' + form:10} "
-                  f"{statistics.median(x['cpu_us'] for x in xs):11.1f} "
-                  f"{statistics.median(x['rps'] for x in xs):8.0f} "
-                  f"{max(x['p99'] for x in xs):7.2f}")
+        print(load.ab_header("log"))
+        for binary, (level, form), _, _, _, runs in gateways:
+            print(load.ab_row(binary, f"{level} {form}", runs))
     finally:
         for g in gateways:
             g[2].terminate()
