@@ -2,7 +2,7 @@
 """Authentication cost: `/api/v1/chaos/ok` (the trivial plugin route) called with a dashboard
 JWT (EdDSA, from a JWKS file) and with an API key, over loopback with wrk.
 
-    python3 benches/auth.py [gateway binary ...]     (default: the release build)
+    python3 benches/auth.py [gateway binary ...]     (default: the PROFILE build, release unless set)
 
 With several binaries (an A/B), each gets its own gateway and the rounds alternate between
 them. Prints the gateway's CPU time per request (user + system, from /proc), requests/s and

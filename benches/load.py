@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Load benchmark of the gateway over loopback (run through `benches/run.sh`).
 
-Starts the release binary on the sandbox engine with a seeded world, pairs a session,
-then drives it with wrk at fixed concurrency and prints requests/s and p50/p99 latency for:
+Starts the gateway binary (the release build, or PROFILE's) on the sandbox engine with a
+seeded world, pairs a session, then drives it with wrk at fixed concurrency and prints
+requests/s and p50/p99 latency for:
 
   /healthz (host only: the ceiling), getContact, listContacts?limit=50, unblockContact,
   /chaos/ok (the trivial plugin route: the pipeline without storage),
@@ -24,9 +25,11 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The release binary: BENCH_BIN, else under CARGO_TARGET_DIR (default target/).
+# The gateway binary: BENCH_BIN, else the PROFILE build (release; `dist` is the deployment
+# build) under CARGO_TARGET_DIR (default target/).
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-BIN = os.environ.get("BENCH_BIN") or os.path.join(TARGET, "release", "gateway")
+PROFILE = os.environ.get("PROFILE", "release")
+BIN = os.environ.get("BENCH_BIN") or os.path.join(TARGET, PROFILE, "gateway")
 CONNS = int(os.environ.get("CONNS", "64"))
 THREADS = int(os.environ.get("THREADS", "2"))
 DURATION = os.environ.get("DURATION", "10s")
@@ -218,7 +221,7 @@ def main():
             results.append((name, median))
         workers = f", worker_threads={WORKERS}" if WORKERS else ""
         print(f"\nLoad: wrk -t{THREADS} -c{CONNS} -d{DURATION}, {CONTACTS} contacts, {os.cpu_count()} cores{workers}, "
-              f"median of {ROUNDS} interleaved rounds\n")
+              f"median of {ROUNDS} interleaved rounds\n{BIN}\n")
         print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs ceiling':>12}{'non-2xx':>9}{'CPU µs/req':>12}"
               f"  ratio per round")
         for name, r in results:

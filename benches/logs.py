@@ -3,7 +3,7 @@
 access lines (`log.level = "warn"`), and with them in text and in JSON (`"info"`), over
 loopback with wrk.
 
-    python3 benches/logs.py [gateway binary ...]     (default: the release build)
+    python3 benches/logs.py [gateway binary ...]     (default: the PROFILE build, release unless set)
 
 Every binary runs each of the three log settings in a gateway of its own, and the rounds
 alternate among all of them. Prints each one's gateway CPU time per request (user + system,
