@@ -83,7 +83,7 @@ def ab_row(binary, label, runs):
 
 
 def launch(tmp, plugins, extra, watch=False, log=("warn", "text")):
-    """Starts the release gateway in `tmp` with `plugins` (paths under target/, without
+    """Starts the gateway (`BIN`) in `tmp` with `plugins` (paths under target/, without
     .wasm), the TOML sections in `extra` and `log` = (level, format); returns (process,
     api, admin, config path)."""
     folder = os.path.join(tmp, "plugins")

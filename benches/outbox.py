@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Outbox benchmark (run through `benches/run.sh`, or alone after a release build).
 
-Starts the release gateway on the sandbox engine with the sessions, messages and chats
+Starts the gateway (load.BIN) on the sandbox engine with the sessions, messages and chats
 plugins, pairs a session, and measures:
 
   1. durable async accepts: `POST /sessions/{s}/messages?async=true` with wrk at CONNS

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Webhook delivery benchmark (run through `benches/run.sh`, or alone after a release build).
 
-Starts the release gateway on the sandbox engine with the sessions and webhooks plugins,
+Starts the gateway (load.BIN) on the sandbox engine with the sessions and webhooks plugins,
 a local receiver (node's http module: it answers 204 and notes when each delivery
 arrived), and TARGETS webhooks subscribed to `message`. Incoming messages are injected
 through the sandbox's control API; each becomes TARGETS durable deliveries (written to
