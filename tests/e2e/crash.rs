@@ -1,7 +1,7 @@
-//! Crash consistency: the gateway is `kill -9`ed 20 times under concurrent writes (notes,
-//! sessions, API keys, block/unblock) on one data directory. The database must open every
-//! time, every write answered 2xx must be there after the restart, and nothing that was in
-//! flight may be half-present: it is either wholly there or wholly absent.
+//! Crash consistency: the gateway is `kill -9`ed 20 times (`CRASH_ROUNDS`) under concurrent
+//! writes (notes, sessions, API keys, block/unblock) on one data directory. The database must
+//! open every time, every write answered 2xx must be there after the restart, and nothing that
+//! was in flight may be half-present: it is either wholly there or wholly absent.
 
 use crate::support::*;
 use rand::Rng;
@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const ROUNDS: usize = 20;
+/// Kills per run unless `CRASH_ROUNDS` says otherwise.
+const DEFAULT_ROUNDS: usize = 20;
 const ORG: &str = "org_crash";
 const KEY_ORG: &str = "org_crash_keys";
 /// LIDs the block writer toggles (unknown to the world, so only its writes decide them).
@@ -576,11 +577,15 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
         l.session_labels.insert(label.clone());
         l.sessions.insert(session.clone(), label);
     }
+    let rounds: usize = std::env::var("CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_ROUNDS);
     let mut rng = rand::rng();
     // Writers whose request the kill cut off (sent, never answered).
     let mut cut = 0;
     let started = Instant::now();
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let target = Target {
             api: g.api.clone(),
             admin: g.admin.clone(),
@@ -640,7 +645,7 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
     }
     let l = ledger.lock().unwrap();
     println!(
-        "{ROUNDS} crashes in {:?}; {} notes, {} sessions, {} keys stored; {cut} writes cut off by a kill",
+        "{rounds} crashes in {:?}; {} notes, {} sessions, {} keys stored; {cut} writes cut off by a kill",
         started.elapsed(),
         l.notes.len(),
         l.sessions.len(),
@@ -649,10 +654,10 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
     // The battery tested something: kills landed mid-request, and every kind of write was
     // acknowledged many times.
     assert!(
-        cut >= ROUNDS,
-        "only {cut} requests were cut off by {ROUNDS} kills"
+        cut >= rounds,
+        "only {cut} requests were cut off by {rounds} kills"
     );
     for (kind, n) in ["notes", "sessions", "keys", "blocks"].iter().zip(l.acked) {
-        assert!(n >= ROUNDS, "only {n} {kind} writes were acknowledged");
+        assert!(n >= rounds, "only {n} {kind} writes were acknowledged");
     }
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 /// Test cases per operation and run; `FUZZ_MAX_EXAMPLES` to dig deeper locally.
 const MAX_EXAMPLES: u32 = 25;
-/// A run taking longer than this is killed and fails the test.
+/// A run of `MAX_EXAMPLES` taking longer than this is killed and fails the test; a deeper
+/// local run (`FUZZ_MAX_EXAMPLES`) gets a limit that grows with it.
 const RUN_LIMIT: Duration = Duration::from_secs(240);
 
 /// schemathesis' own checks, and the two below.
@@ -134,6 +135,7 @@ fn run_schemathesis(
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(MAX_EXAMPLES);
+    let limit = RUN_LIMIT * examples.div_ceil(MAX_EXAMPLES).max(1);
     let mut cmd = Command::new("python3");
     cmd.current_dir(dir)
         .env("SCHEMATHESIS_HOOKS", &hooks)
@@ -165,11 +167,11 @@ fn run_schemathesis(
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if started.elapsed() > RUN_LIMIT {
+        if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "schemathesis run {name} took over {RUN_LIMIT:?}:\n{}",
+                "schemathesis run {name} took over {limit:?}:\n{}",
                 std::fs::read_to_string(&out_path).unwrap_or_default()
             );
         }
