@@ -577,10 +577,7 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
         l.session_labels.insert(label.clone());
         l.sessions.insert(session.clone(), label);
     }
-    let rounds: usize = std::env::var("CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_ROUNDS);
+    let rounds = env_or("CRASH_ROUNDS", DEFAULT_ROUNDS);
     let mut rng = rand::rng();
     // Writers whose request the kill cut off (sent, never answered).
     let mut cut = 0;

@@ -131,10 +131,7 @@ fn run_schemathesis(
     let hooks = dir.join("hooks.py");
     std::fs::write(&hooks, HOOKS).unwrap();
     let answers_file = dir.join(format!("{name}.answers"));
-    let examples = std::env::var("FUZZ_MAX_EXAMPLES")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(MAX_EXAMPLES);
+    let examples = env_or("FUZZ_MAX_EXAMPLES", MAX_EXAMPLES);
     let limit = RUN_LIMIT * examples.div_ceil(MAX_EXAMPLES).max(1);
     let mut cmd = Command::new("python3");
     cmd.current_dir(dir)

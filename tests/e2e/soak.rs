@@ -440,12 +440,7 @@ fn usage(pid: u32) -> (u64, usize) {
 
 #[test]
 fn a_minute_of_mixed_load_reloads_churn_and_outages_fails_nothing_and_leaks_nothing() {
-    let total = Duration::from_secs(
-        std::env::var("SOAK_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_SECS),
-    );
+    let total = Duration::from_secs(env_or("SOAK_SECS", DEFAULT_SECS));
     // Short developer runs keep a proportionate warm-up.
     let warmup = WARMUP.min(total / 3);
     // `SOAK_SKIP=churn,reloads,outages` leaves parts out, to tell which one moves a trend.

@@ -19,6 +19,15 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
+/// A setting for a deeper local run (`SOAK_SECS`, `CRASH_ROUNDS`, `FUZZ_MAX_EXAMPLES`):
+/// the environment variable `name` parsed, or `default` when it is unset or unreadable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A built plugin component (`cargo xtask plugins` builds them).
 pub fn plugin_path(name: &str) -> PathBuf {
     for dir in ["target/plugins", "target/test-plugins"] {
